@@ -1,0 +1,1 @@
+"""mfg-pipeline: factory data -> self-supervised backbones -> finetuned task models."""

@@ -1,0 +1,1 @@
+"""Artifact IO: atomic writes, safetensors tensors, Parquet tables, JSON."""

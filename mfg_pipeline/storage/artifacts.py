@@ -1,0 +1,116 @@
+"""Typed artifacts exchanged between the data half and the model half.
+
+A corpus (unlabeled) and a labeled task dataset are each a directory:
+
+- tensors in ``data.safetensors`` (sensor windows float32 [N, C, L], images uint8 [N, 1, H, W];
+  text has no tensor and keeps its lines in ``index.parquet``),
+- one row per sample in ``index.parquet`` (machine_id, timestamp, day, and for labeled
+  datasets ``split`` = train|test and the target),
+- ``meta.json`` (modality, channels, classes, task kind, split rule, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mfg_pipeline.storage import atomic
+
+TENSORS = "data.safetensors"
+INDEX = "index.parquet"
+META = "meta.json"
+
+
+@dataclass
+class Corpus:
+    """Unlabeled samples of one modality. ``inputs`` is a tensor, or ``index["text"]`` for text."""
+
+    modality: str
+    inputs: torch.Tensor | None
+    index: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def texts(self) -> list[str]:
+        return self.index["text"].astype(str).tolist()
+
+
+@dataclass
+class LabeledDataset:
+    """Labeled samples of one task dataset, already split by machine/unit (never by window).
+
+    ``index`` has at least ``machine_id``, ``split`` (train|test) and ``target``; ``inputs``
+    is aligned with ``index`` row for row (None for text, whose lines are ``index["text"]``).
+    ``meta["kind"]`` is classification|regression; ``meta["classes"]`` names class ids.
+    """
+
+    name: str
+    modality: str
+    inputs: torch.Tensor | None
+    index: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def texts(self) -> list[str]:
+        return self.index["text"].astype(str).tolist()
+
+    @property
+    def target(self) -> torch.Tensor:
+        values = self.index["target"].to_numpy()
+        if self.meta.get("kind") == "regression":
+            return torch.as_tensor(values, dtype=torch.float32)
+        return torch.as_tensor(values, dtype=torch.int64)
+
+    def mask(self, split: str) -> torch.Tensor:
+        return torch.as_tensor((self.index["split"] == split).to_numpy())
+
+
+def _save(directory: Path, inputs: torch.Tensor | None, index: pd.DataFrame, meta: dict[str, Any]) -> None:
+    directory = Path(directory)
+    if inputs is not None:
+        if len(inputs) != len(index):
+            raise ValueError(f"{directory}: {len(inputs)} tensors but {len(index)} index rows")
+        atomic.write_tensors(directory / TENSORS, {"inputs": inputs})
+    atomic.write_parquet(directory / INDEX, index)
+    # meta.json is written last: its presence marks a complete artifact.
+    atomic.write_json(directory / META, meta)
+
+
+def _load(directory: Path) -> tuple[torch.Tensor | None, pd.DataFrame, dict[str, Any]]:
+    directory = Path(directory)
+    meta_path = directory / META
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{directory}: no {META}; the artifact was never completely written")
+    meta = atomic.read_json(meta_path)
+    tensor_path = directory / TENSORS
+    inputs = atomic.read_tensors(tensor_path)["inputs"] if tensor_path.exists() else None
+    return inputs, atomic.read_parquet(directory / INDEX), meta
+
+
+def save_corpus(directory: Path, corpus: Corpus) -> None:
+    _save(directory, corpus.inputs, corpus.index, {**corpus.meta, "modality": corpus.modality})
+
+
+def load_corpus(directory: Path) -> Corpus:
+    inputs, index, meta = _load(directory)
+    return Corpus(meta["modality"], inputs, index, meta)
+
+
+def save_labeled_dataset(directory: Path, dataset: LabeledDataset) -> None:
+    meta = {**dataset.meta, "name": dataset.name, "modality": dataset.modality}
+    _save(directory, dataset.inputs, dataset.index, meta)
+
+
+def load_labeled_dataset(directory: Path) -> LabeledDataset:
+    inputs, index, meta = _load(directory)
+    return LabeledDataset(meta["name"], meta["modality"], inputs, index, meta)
