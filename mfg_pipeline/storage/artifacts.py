@@ -7,6 +7,9 @@ A corpus (unlabeled) and a labeled task dataset are each a directory:
 - one row per sample in ``index.parquet`` (machine_id, timestamp, day, and for labeled
   datasets ``split`` = train|test and the target),
 - ``meta.json`` (modality, channels, classes, task kind, split rule, ...).
+
+Each save publishes a new immutable version (``storage.versioned``): readers never see a
+half-written artifact.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mfg_pipeline.storage import atomic
+from mfg_pipeline.storage import atomic, versioned
 
 TENSORS = "data.safetensors"
 INDEX = "index.parquet"
@@ -75,30 +78,30 @@ class LabeledDataset:
         return torch.as_tensor((self.index["split"] == split).to_numpy())
 
 
-def _save(directory: Path, inputs: torch.Tensor | None, index: pd.DataFrame, meta: dict[str, Any]) -> None:
-    directory = Path(directory)
-    if inputs is not None:
-        if len(inputs) != len(index):
-            raise ValueError(f"{directory}: {len(inputs)} tensors but {len(index)} index rows")
-        atomic.write_tensors(directory / TENSORS, {"inputs": inputs})
-    atomic.write_parquet(directory / INDEX, index)
-    # meta.json is written last: its presence marks a complete artifact.
-    atomic.write_json(directory / META, meta)
+def _save(directory: Path, inputs: torch.Tensor | None, index: pd.DataFrame, meta: dict[str, Any]) -> Path:
+    """Publish a new version of the artifact under ``directory`` (see ``versioned``)."""
+    if inputs is not None and len(inputs) != len(index):
+        raise ValueError(f"{directory}: {len(inputs)} tensors but {len(index)} index rows")
+
+    def write(folder: Path) -> None:
+        if inputs is not None:
+            atomic.write_tensors(folder / TENSORS, {"inputs": inputs})
+        atomic.write_parquet(folder / INDEX, index)
+        atomic.write_json(folder / META, meta)
+
+    return versioned.publish(directory, write)
 
 
 def _load(directory: Path) -> tuple[torch.Tensor | None, pd.DataFrame, dict[str, Any]]:
-    directory = Path(directory)
-    meta_path = directory / META
-    if not meta_path.exists():
-        raise FileNotFoundError(f"{directory}: no {META}; the artifact was never completely written")
-    meta = atomic.read_json(meta_path)
+    directory = versioned.current(directory)
+    meta = atomic.read_json(directory / META)
     tensor_path = directory / TENSORS
     inputs = atomic.read_tensors(tensor_path)["inputs"] if tensor_path.exists() else None
     return inputs, atomic.read_parquet(directory / INDEX), meta
 
 
-def save_corpus(directory: Path, corpus: Corpus) -> None:
-    _save(directory, corpus.inputs, corpus.index, {**corpus.meta, "modality": corpus.modality})
+def save_corpus(directory: Path, corpus: Corpus) -> Path:
+    return _save(directory, corpus.inputs, corpus.index, {**corpus.meta, "modality": corpus.modality})
 
 
 def load_corpus(directory: Path) -> Corpus:
@@ -106,9 +109,9 @@ def load_corpus(directory: Path) -> Corpus:
     return Corpus(meta["modality"], inputs, index, meta)
 
 
-def save_labeled_dataset(directory: Path, dataset: LabeledDataset) -> None:
+def save_labeled_dataset(directory: Path, dataset: LabeledDataset) -> Path:
     meta = {**dataset.meta, "name": dataset.name, "modality": dataset.modality}
-    _save(directory, dataset.inputs, dataset.index, meta)
+    return _save(directory, dataset.inputs, dataset.index, meta)
 
 
 def load_labeled_dataset(directory: Path) -> LabeledDataset:

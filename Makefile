@@ -1,0 +1,27 @@
+# Two commands on a fresh machine with python3: `make run` and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME := $(abspath data/dagster_home)
+
+.PHONY: run test ui validate
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Simulate the plant and materialize the whole asset graph (default profile).
+run: $(VENV)/.installed
+	$(PY) -m mfg_pipeline.cli run
+
+# The whole test suite (tiny scale, CPU).
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+validate: $(VENV)/.installed
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+# The Dagster UI on http://127.0.0.1:3000 with the persistent instance under data/dagster_home.
+ui: $(VENV)/.installed
+	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	env --default-signal=INT,TERM $(VENV)/bin/dagster dev -w workspace.yaml

@@ -1,0 +1,1 @@
+"""The Dagster layer: thin assets that call domain functions and report metadata."""

@@ -1,0 +1,113 @@
+"""Evaluation assets: ``evaluation_<task>`` runs the label-efficiency protocol on the held-out
+TEST split and writes ``<reports>/<task>/`` (metrics.json, PNG curve, Markdown table);
+``evaluation_summary`` writes ``<reports>/summary.md`` across tasks (group ``evaluation``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+
+from mfg_pipeline.modalities import get_modality
+from mfg_pipeline.resources import ComputeResource, DataStore
+from mfg_pipeline.storage import artifacts
+from mfg_pipeline.tasks import reports
+from mfg_pipeline.tasks.protocol import run_protocol
+from mfg_pipeline.tasks.registry import TASKS, TaskSpec
+from mfg_pipeline.training.device import Runtime
+
+
+class EvaluationConfig(dg.Config):
+    scale: float = 1.0  # multiplies the task's step budget
+    seeds: list[int] | None = None  # default: the TaskSpec's seeds
+    label_fractions: list[float] | None = None  # default: the TaskSpec's fractions
+
+
+def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None) -> dict:
+    """Domain work of ``evaluation_<task>``: protocol -> report files. Returns the report."""
+    backbone = get_modality(task.modality).load(store.asset_dir(task.backbone_asset))
+    dataset = artifacts.load_labeled_dataset(store.asset_dir(task.dataset))
+    protocol = run_protocol(task, backbone, dataset, runtime, log=log)
+    report = reports.build_report(task, protocol, runtime=protocol["runtime"],
+                                  n_classes=protocol["n_classes"], classes=dataset.meta.get("classes"))
+    reports.write_task_report(store.report_dir(task.name), report)
+    return report
+
+
+def _evaluation_asset(task: TaskSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=task.evaluation_asset,
+        group_name="evaluation",
+        kinds={"pytorch", "scikitlearn"},
+        deps=[dg.AssetKey(task.finetuned_asset), dg.AssetKey(task.backbone_asset), dg.AssetKey(task.dataset)],
+        description=f"Label-efficiency protocol for {task.name}: pretrained vs scratch vs baseline at label "
+                    f"fractions {list(task.label_fractions)} x seeds {list(task.seeds)}, on the TEST split.",
+    )
+    def _asset(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore,
+               compute: ComputeResource) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        spec = task.scaled(config.scale)
+        if config.seeds:
+            spec = replace(spec, seeds=tuple(config.seeds))
+        if config.label_fractions:
+            spec = replace(spec, label_fractions=tuple(config.label_fractions))
+        report = evaluate_task(spec, store, Runtime.from_settings(compute), log=context.log.debug)
+        low = reports.lowest_fraction_comparison(report)
+        wall = time.perf_counter() - started
+        context.log.info(f"{task.evaluation_asset}: at fraction {low['fraction']}: pretrained {low['pretrained']} "
+                         f"scratch {low['scratch']} baseline {low['baseline']} ({wall:.1f}s)")
+        report_dir = store.report_dir(task.name)
+        return dg.MaterializeResult(metadata={
+            "table": dg.MetadataValue.md(reports.markdown_table(report)),
+            "lowest_fraction": dg.MetadataValue.json(low),
+            "pretrained_beats_scratch_at_lowest_fraction": dg.MetadataValue.bool(bool(low["pretrained_beats_scratch"])),
+            "n_runs": dg.MetadataValue.int(len(report["results"])),
+            "n_train": dg.MetadataValue.int(report["n_train"]),
+            "n_test": dg.MetadataValue.int(report["n_test"]),
+            "timings_s": dg.MetadataValue.json(report["timings_s"]),
+            "wall_time_s": dg.MetadataValue.float(round(wall, 2)),
+            "metrics_json": dg.MetadataValue.path(str(report_dir / "metrics.json")),
+            "curve": dg.MetadataValue.path(str(report_dir / "label_efficiency.png")),
+        })
+
+    return _asset
+
+
+def _summary_asset(tasks: tuple[TaskSpec, ...]) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="evaluation_summary",
+        group_name="evaluation",
+        deps=[dg.AssetKey(t.evaluation_asset) for t in tasks],
+        description="summary.md across tasks: where pretrained beats scratch at the lowest label fraction, and where not.",
+    )
+    def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
+        task_reports = [reports.load_task_report(store.report_dir(t.name)) for t in tasks]
+        path = reports.write_summary(Path(store.reports_dir), task_reports)
+        wins = {r["task"]: reports.lowest_fraction_comparison(r)["pretrained_beats_scratch"] for r in task_reports}
+        return dg.MaterializeResult(metadata={
+            "summary": dg.MetadataValue.md(path.read_text(encoding="utf-8")),
+            "pretrained_beats_scratch": dg.MetadataValue.json(wins),
+            "n_wins": dg.MetadataValue.int(sum(bool(v) for v in wins.values())),
+            "n_tasks": dg.MetadataValue.int(len(task_reports)),
+            "path": dg.MetadataValue.path(str(path)),
+        })
+
+    return _asset
+
+
+def evaluation_assets(tasks: tuple[TaskSpec, ...] = TASKS) -> list[dg.AssetsDefinition]:
+    return [_evaluation_asset(t) for t in tasks] + [_summary_asset(tasks)]
+
+
+def model_assets(tasks: tuple[TaskSpec, ...] = TASKS, pretrain_scale: float = 1.0) -> list[dg.AssetsDefinition]:
+    """The whole model half: backbones of the modalities the tasks use, ``finetuned_<task>``,
+    ``evaluation_<task>`` and ``evaluation_summary``."""
+    from mfg_pipeline.assets.finetuning import finetuning_assets
+    from mfg_pipeline.assets.pretraining import pretraining_assets
+    from mfg_pipeline.modalities import MODALITIES
+
+    used = {t.modality for t in tasks}
+    mods = {name: spec for name, spec in MODALITIES.items() if name in used}
+    return [*pretraining_assets(mods, pretrain_scale), *finetuning_assets(tasks), *evaluation_assets(tasks)]

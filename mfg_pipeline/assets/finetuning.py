@@ -1,0 +1,96 @@
+"""Finetuning assets: ``finetuned_<task>`` per registry entry (group ``finetuning``).
+
+Each depends on exactly its modality's backbone and its labeled dataset, trains the task head
+(linear probe or full finetune, per the TaskSpec) on the whole TRAIN split (a validation subset
+of train machines for early stopping), scores the held-out TEST split, and saves the task model
+as safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+import numpy as np
+import torch
+
+from mfg_pipeline.modalities import get_modality, take
+from mfg_pipeline.resources import ComputeResource, DataStore
+from mfg_pipeline.storage import artifacts, atomic
+from mfg_pipeline.tasks.heads import HeadSettings, train_head
+from mfg_pipeline.tasks.metrics import compute_metrics
+from mfg_pipeline.tasks.protocol import n_classes_of, validation_split
+from mfg_pipeline.tasks.registry import TASKS, TaskSpec
+from mfg_pipeline.training.device import Runtime
+
+
+class FinetuneConfig(dg.Config):
+    scale: float = 1.0  # multiplies the task's step budget
+    seed: int = 0
+
+
+def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int = 0) -> dict:
+    """Domain work of ``finetuned_<task>`` (no Dagster types in or out)."""
+    spec = get_modality(task.modality)
+    backbone = spec.load(store.asset_dir(task.backbone_asset))
+    dataset = artifacts.load_labeled_dataset(store.asset_dir(task.dataset))
+    split = dataset.index["split"].to_numpy()
+    train_pos, test_pos = np.where(split == "train")[0], np.where(split == "test")[0]
+    y = dataset.index[task.target].to_numpy()
+    y = y.astype(np.float32) if task.kind == "regression" else y.astype(np.int64)
+    machines = dataset.index["machine_id"].astype(str).to_numpy()
+    fit_pos, val_pos = validation_split(train_pos, machines, seed, task.min_val_samples)
+    inputs = backbone.prepare(dataset)
+    n_out = n_classes_of(dataset, y)
+    settings = HeadSettings(kind=task.kind, n_outputs=n_out, mode=task.finetune_mode, steps=task.steps,
+                            batch_size=task.batch_size, lr=task.lr, body_lr_scale=task.body_lr_scale,
+                            weight_decay=task.weight_decay, eval_every=task.eval_every, patience=task.patience,
+                            seed=seed)
+    val = (take(inputs, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
+    predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
+                           runtime=runtime)
+    scores = predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime)
+    metrics = compute_metrics(task.kind, y[test_pos], scores)
+    out = store.asset_dir(task.finetuned_asset)
+    predictor.save(out, {"task": task.name, "modality": task.modality, "mode": task.finetune_mode,
+                         "n_outputs": n_out, "classes": dataset.meta.get("classes"),
+                         "backbone_config": backbone.config if task.modality != "text" else None,
+                         "test_metrics": metrics, "n_fit": len(fit_pos),
+                         "n_val": 0 if val_pos is None else len(val_pos), "n_test": len(test_pos)})
+    atomic.write_json(out / "training.json", predictor.result.to_dict())
+    return {"metrics": metrics, "n_fit": int(len(fit_pos)), "n_test": int(len(test_pos)),
+            "steps_done": predictor.result.steps_done, "path": str(out)}
+
+
+def _finetuned_asset(task: TaskSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=task.finetuned_asset,
+        group_name="finetuning",
+        kinds={"pytorch"},
+        deps=[dg.AssetKey(task.backbone_asset), dg.AssetKey(task.dataset)],
+        description=f"{task.description or task.name}: {task.finetune_mode} on `{task.backbone_asset}`, "
+                    f"all TRAIN labels of `{task.dataset}`, scored on TEST.",
+    )
+    def _asset(context: dg.AssetExecutionContext, config: FinetuneConfig, store: DataStore,
+               compute: ComputeResource) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        scaled = task.scaled(config.scale)
+        out = finetune_task(scaled, store, Runtime.from_settings(compute), config.seed)
+        wall = time.perf_counter() - started
+        context.log.info(f"{task.finetuned_asset}: test {task.metric}={out['metrics'][task.metric]:.4f} ({wall:.1f}s)")
+        return dg.MaterializeResult(metadata={
+            f"test_{task.metric}": dg.MetadataValue.float(float(out["metrics"][task.metric])),
+            "test_metrics": dg.MetadataValue.json(out["metrics"]),
+            "n_fit": dg.MetadataValue.int(out["n_fit"]),
+            "n_test": dg.MetadataValue.int(out["n_test"]),
+            "steps": dg.MetadataValue.int(out["steps_done"]),
+            "mode": dg.MetadataValue.text(task.finetune_mode),
+            "wall_time_s": dg.MetadataValue.float(round(wall, 2)),
+            "path": dg.MetadataValue.path(out["path"]),
+        })
+
+    return _asset
+
+
+def finetuning_assets(tasks: tuple[TaskSpec, ...] = TASKS) -> list[dg.AssetsDefinition]:
+    return [_finetuned_asset(t) for t in tasks]

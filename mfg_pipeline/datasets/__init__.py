@@ -1,0 +1,1 @@
+"""Corpora (unlabeled) and labeled task datasets built from cleaned partitions."""
