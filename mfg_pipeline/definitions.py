@@ -1,6 +1,4 @@
-"""Dagster definitions: one asset graph, assembled per data profile."""
-
-from __future__ import annotations
+"""Dagster definitions: one asset graph, assembled per data profile (one code location each)."""
 
 import dagster as dg
 
@@ -8,7 +6,7 @@ from mfg_pipeline.assets.cleaning import cleaning_assets
 from mfg_pipeline.assets.corpus import corpus_assets
 from mfg_pipeline.assets.ingestion import ingestion_assets, landing_specs
 from mfg_pipeline.assets.labels import label_assets
-from mfg_pipeline.profiles import Profile, default_profile
+from mfg_pipeline.profiles import Plant, Profile, default_profile
 from mfg_pipeline.resources import ComputeResource, DataStore
 
 
@@ -16,10 +14,14 @@ def daily_partitions(profile: Profile) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=profile.start_day)
 
 
+def plant_assets(plant: Plant, partitions: dg.PartitionsDefinition) -> list:
+    return [*landing_specs(plant), *ingestion_assets(plant, partitions), *cleaning_assets(plant, partitions),
+            *corpus_assets(plant), *label_assets(plant)]
+
+
 def data_assets(profile: Profile) -> list:
     partitions = daily_partitions(profile)
-    return [*landing_specs(), *ingestion_assets(partitions), *cleaning_assets(profile, partitions),
-            *corpus_assets(profile), *label_assets(profile)]
+    return [asset for plant in profile.plants for asset in plant_assets(plant, partitions)]
 
 
 def resources(profile: Profile) -> dict:

@@ -7,7 +7,7 @@ else (assets, checks, models) is the same code. ``default`` is the built-in plan
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mfg_pipeline.cleaning.image import ImageCleaningRules
@@ -31,26 +31,60 @@ LOG_CATEGORIES = ("electrical", "hydraulic", "mechanical", "lubrication", "senso
 
 
 @dataclass(frozen=True)
+class Plant:
+    """One kind of plant: one landing zone, one set of channels and classes, its own datasets.
+
+    Its assets are prefixed with its name (``cmapss/cleaned_sensor_readings``), except a
+    profile's single unnamed plant. Every plant runs through the same asset graph code.
+    """
+
+    name: str = ""
+    modalities: tuple[str, ...] = ("sensor", "image", "text")
+    label_tables: tuple[str, ...] = ("quality", "failures")
+    sensor: SensorCleaningRules | None = None
+    image: ImageCleaningRules | None = None
+    text: TextCleaningRules | None = None
+    datasets: tuple[str, ...] = ()
+    sample_period_s: float = 60.0
+    window: int = 64
+    window_stride: int = 32
+    test_fraction: float = 0.25
+
+    def path(self, asset: str) -> str:
+        """Where an asset's artifacts live relative to the work directory."""
+        return f"{self.name}/{asset}" if self.name else asset
+
+    @property
+    def channels(self) -> list[str]:
+        return [c.name for c in self.sensor.channels] if self.sensor else []
+
+
+@dataclass(frozen=True)
 class Profile:
+    """A code location: where files live, which plants there are, when partitions start."""
+
     name: str
     landing_dir: Path
     work_dir: Path
     reports_dir: Path
     start_day: str
-    sensor: SensorCleaningRules
-    image: ImageCleaningRules
-    text: TextCleaningRules
-    sample_period_s: float = 60.0
-    window: int = 64
-    window_stride: int = 32
-    corpus_window_days: int = 30
-    test_fraction: float = 0.25
-    simulator_scale: str | None = "default"
-    notes: dict = field(default_factory=dict)
+    plants: tuple[Plant, ...]
+    simulator_scale: str | None = None
 
+    def landing_for(self, plant: Plant) -> Path:
+        return self.landing_dir / plant.name if plant.name else self.landing_dir
+
+
+SIMULATED_PLANT = Plant(
+    sensor=SensorCleaningRules(SIMULATOR_CHANNELS),
+    image=ImageCleaningRules(DEFECT_CLASSES, size=64),
+    text=TextCleaningRules(LOG_CATEGORIES),
+    datasets=("quality_dataset", "failure_dataset", "rul_dataset", "defect_dataset", "maintenance_log_dataset"),
+)
 
 
 def default_profile(data_root: Path | None = None) -> Profile:
+    """The built-in plant simulator, under ``data/`` (or ``MFG_DATA_DIR``)."""
     root = Path(data_root or os.environ.get("MFG_DATA_DIR", REPO_ROOT / "data")).resolve()
     return Profile(
         name="default",
@@ -58,8 +92,6 @@ def default_profile(data_root: Path | None = None) -> Profile:
         work_dir=root / "work",
         reports_dir=root / "reports",
         start_day=os.environ.get("MFG_START_DAY", "2026-01-01"),
-        sensor=SensorCleaningRules(SIMULATOR_CHANNELS),
-        image=ImageCleaningRules(DEFECT_CLASSES, size=64),
-        text=TextCleaningRules(LOG_CATEGORIES),
+        plants=(SIMULATED_PLANT,),
         simulator_scale=os.environ.get("MFG_SCALE", "default"),
     )

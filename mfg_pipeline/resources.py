@@ -20,9 +20,10 @@ class DataStore(dg.ConfigurableResource):
     work_dir: str
     reports_dir: str
 
-    @property
-    def landing(self) -> LandingLayout:
-        return LandingLayout(Path(self.landing_dir))
+    def landing(self, plant: str = "") -> LandingLayout:
+        """A plant's landing zone: the landing root, or its subfolder for a named plant."""
+        root = Path(self.landing_dir)
+        return LandingLayout(root / plant if plant else root)
 
     def asset_dir(self, asset: str, partition: str | None = None) -> Path:
         base = Path(self.work_dir) / asset

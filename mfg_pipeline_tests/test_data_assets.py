@@ -60,7 +60,7 @@ def test_data_half_values(materialized):
         train = set(dataset.index.loc[dataset.index["split"] == "train", "machine_id"])
         test = set(dataset.index.loc[dataset.index["split"] == "test", "machine_id"])
         assert train and test and not (train & test), name
-        assert all(machine_split(m, profile.test_fraction) == "test" for m in test)
+        assert all(machine_split(m, profile.plants[0].test_fraction) == "test" for m in test)
         if dataset.inputs is not None:
             assert len(dataset.inputs) == len(dataset.index)
     rul = load_labeled_dataset(work / "rul_dataset")
@@ -89,7 +89,7 @@ def test_bad_file_is_quarantined_while_good_files_flow(tiny_profile, instance):
     kept = read_kept(tiny_profile.work_dir / CLEANED["sensor"] / day)
     quarantine = read_quarantine(tiny_profile.work_dir / CLEANED["sensor"] / day)
     broken = quarantine[quarantine["source_file"] == f"{day}/broken.csv"]
-    assert len(broken) == 1 and broken["reason"].iloc[0] == "column bearing_temp absent in source file"
+    assert len(broken) == 1 and broken["reason"].iloc[0] == "non-numeric value in vibration_rms"
     assert len(kept) == 6 * 1440 - (len(quarantine) - len(broken))
     event = instance.get_latest_materialization_event(dg.AssetKey(QUARANTINE["sensor"]))
     assert event.asset_materialization.metadata["dagster/row_count"].value == len(quarantine)

@@ -2,7 +2,6 @@
 TEST split and writes ``<reports>/<task>/`` (metrics.json, PNG curve, Markdown table);
 ``evaluation_summary`` writes ``<reports>/summary.md`` across tasks (group ``evaluation``)."""
 
-from __future__ import annotations
 
 import time
 from dataclasses import replace

@@ -6,7 +6,6 @@ of train machines for early stopping), scores the held-out TEST split, and saves
 as safetensors + JSON.
 """
 
-from __future__ import annotations
 
 import time
 

@@ -1,34 +1,39 @@
 """Raw ingestion: landing-zone files of one day -> one text-typed Parquet table per source."""
 
-
 import dagster as dg
 
+from mfg_pipeline.assets.keys import key
 from mfg_pipeline.assets.metadata import counts_table, preview
-from mfg_pipeline.landing.contract import LABEL_TABLES, MODALITIES
 from mfg_pipeline.landing.ingest import REJECTED, ROWS, IngestResult, ingest_images_day, ingest_tabular_day
 from mfg_pipeline.landing.partitioning import LandingIndex
+from mfg_pipeline.profiles import Plant
 from mfg_pipeline.resources import DataStore
 from mfg_pipeline.storage import atomic
 
 RAW_ASSET = {"sensor": "raw_sensor_readings", "image": "raw_inspection_images", "text": "raw_maintenance_logs",
              "labels": "raw_label_tables"}
 RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+DESCRIPTIONS = {
+    "sensor": "Every sensor row of the day, as landed (text), with its source file and row.",
+    "image": "Bytes of every inspection image of the day with its labels.csv row.",
+    "text": "Every maintenance-log row of the day, as landed (text).",
+    "labels": "Label-table rows of the day (quality results, failure events), as landed (text).",
+}
 
 
-def landing_key(source: str) -> dg.AssetKey:
-    return dg.AssetKey(f"landing_{source}_files")
+def landing_key(plant: Plant, source: str) -> dg.AssetKey:
+    return key(plant, f"landing_{source}_files")
 
 
-def landing_specs() -> list[dg.AssetSpec]:
+def landing_specs(plant: Plant) -> list[dg.AssetSpec]:
     """The landing zone is external: whoever writes it (simulator, adapter, plant) is not ours."""
-    return [dg.AssetSpec(landing_key(s), group_name="landing", kinds={"csv"},
-                         description=f"Files dropped under <landing>/{'labels/' if s in LABEL_TABLES else ''}{s}/ "
-                                     "(see README, 'Bring your own data').")
-            for s in (*MODALITIES, *LABEL_TABLES)]
+    return [dg.AssetSpec(landing_key(plant, s), group_name="landing", kinds={"csv"},
+                         description=f"Files dropped in the landing zone under {s}/ (README: 'Bring your own data').")
+            for s in (*plant.modalities, *plant.label_tables)]
 
 
-def index_for(store: DataStore, source: str) -> LandingIndex:
-    return LandingIndex(store.landing, source, store.asset_dir("landing_index") / f"{source}.json")
+def index_for(store: DataStore, plant: Plant, source: str) -> LandingIndex:
+    return LandingIndex(store.landing(plant.name), source, store.asset_dir(plant.path("landing_index")) / f"{source}.json")
 
 
 def _result(results: dict[str, IngestResult]) -> dg.MaterializeResult:
@@ -46,33 +51,26 @@ def _result(results: dict[str, IngestResult]) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
 
 
-def ingestion_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    common = dict(partitions_def=partitions, group_name="ingestion", kinds={"parquet"}, retry_policy=RETRY,
-                  code_version="1")
+def _ingest(store: DataStore, plant: Plant, source: str, day: str) -> dict[str, IngestResult]:
+    out = store.asset_dir(plant.path(RAW_ASSET[source]), day)
+    if source == "labels":
+        return {t: ingest_tabular_day(index_for(store, plant, t), day, out / t) for t in plant.label_tables}
+    ingest = ingest_images_day if source == "image" else ingest_tabular_day
+    return {source: ingest(index_for(store, plant, source), day, out)}
 
-    @dg.asset(name=RAW_ASSET["sensor"], deps=[landing_key("sensor")], **common)
-    def raw_sensor_readings(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        """Every sensor row of the day, as landed (text), with its source file and row."""
-        day = context.partition_key
-        return _result({"sensor": ingest_tabular_day(index_for(store, "sensor"), day, store.asset_dir(RAW_ASSET["sensor"], day))})
 
-    @dg.asset(name=RAW_ASSET["image"], deps=[landing_key("image")], **common)
-    def raw_inspection_images(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        """Bytes of every inspection image of the day with its labels.csv row."""
-        day = context.partition_key
-        return _result({"image": ingest_images_day(index_for(store, "image"), day, store.asset_dir(RAW_ASSET["image"], day))})
+def _raw_asset(plant: Plant, source: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    deps = [landing_key(plant, t) for t in plant.label_tables] if source == "labels" else [landing_key(plant, source)]
 
-    @dg.asset(name=RAW_ASSET["text"], deps=[landing_key("text")], **common)
-    def raw_maintenance_logs(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        """Every maintenance-log row of the day, as landed (text)."""
-        day = context.partition_key
-        return _result({"text": ingest_tabular_day(index_for(store, "text"), day, store.asset_dir(RAW_ASSET["text"], day))})
+    @dg.asset(key=key(plant, RAW_ASSET[source]), deps=deps,
+              partitions_def=partitions, group_name="ingestion", kinds={"parquet"}, retry_policy=RETRY,
+              code_version="1", description=DESCRIPTIONS[source])
+    def raw_asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
+        return _result(_ingest(store, plant, source, context.partition_key))
 
-    @dg.asset(name=RAW_ASSET["labels"], deps=[landing_key(t) for t in LABEL_TABLES], **common)
-    def raw_label_tables(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        """Quality results and failure/maintenance events of the day, as landed (text)."""
-        day = context.partition_key
-        return _result({t: ingest_tabular_day(index_for(store, t), day, store.asset_dir(RAW_ASSET["labels"], day) / t)
-                        for t in LABEL_TABLES})
+    return raw_asset
 
-    return [raw_sensor_readings, raw_inspection_images, raw_maintenance_logs, raw_label_tables]
+
+def ingestion_assets(plant: Plant, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    sources = [*plant.modalities, *(["labels"] if plant.label_tables else [])]
+    return [_raw_asset(plant, source, partitions) for source in sources]

@@ -1,52 +1,55 @@
-"""Labeled task datasets (one asset per dataset registry entry), split by machine."""
-
+"""Labeled task datasets (one asset per dataset a plant lists), split by machine/unit."""
 
 import dagster as dg
 
 from mfg_pipeline.assets.cleaning import CLEANED, cleaned_days
+from mfg_pipeline.assets.keys import key
 from mfg_pipeline.assets.metadata import counts_table, preview
 from mfg_pipeline.datasets.labeled import DATASETS, DatasetInputs, DatasetSpec
-from mfg_pipeline.profiles import Profile
+from mfg_pipeline.profiles import Plant
 from mfg_pipeline.resources import DataStore
-from mfg_pipeline.storage.artifacts import save_labeled_dataset
-
-SOURCES = ("sensor", "image", "text", "quality", "failures")
+from mfg_pipeline.storage.artifacts import LabeledDataset, save_labeled_dataset
 
 
-def _dataset_asset(spec: DatasetSpec, profile: Profile) -> dg.AssetsDefinition:
-    deps = [dg.AssetDep(CLEANED[s], partition_mapping=dg.AllPartitionMapping()) for s in spec.sources]
+def _metadata(dataset: LabeledDataset) -> dict:
+    index, meta = dataset.index, dataset.meta
+    by_split = index.groupby("split")["machine_id"].unique()
+    metadata = {"dagster/row_count": len(dataset), "n_train": meta["n_train"], "n_test": meta["n_test"],
+                "split_rule": meta["split_rule"], "dropped_duplicates": meta["dropped_duplicates"],
+                "machines": dg.MetadataValue.json({k: sorted(map(str, v))[:50] for k, v in by_split.items()}),
+                "preview": preview(index)}
+    if meta["kind"] == "classification":
+        names = meta["classes"]
+        metadata["class_counts"] = counts_table({f"{names[int(k)]} ({split})": int(v) for (split, k), v in
+                                                 index.groupby(["split", "target"]).size().items()}, "class")
+    else:
+        metadata["target_mean"] = float(index["target"].mean()) if len(index) else 0.0
+    return metadata
 
-    @dg.asset(name=spec.name, deps=deps, group_name="labels", kinds={"pytorch" if spec.modality != "text" else "pandas"},
-              code_version="1", description=spec.build.__doc__)
+
+def _dataset_asset(plant: Plant, spec: DatasetSpec) -> dg.AssetsDefinition:
+    sources = {s: key(plant, CLEANED[s]) for s in spec.sources}
+
+    @dg.asset(key=key(plant, spec.name), group_name="labels", code_version="1",
+              deps=[dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in sources.values()],
+              kinds={"pandas" if spec.modality == "text" else "pytorch"}, description=spec.build.__doc__)
     def labeled_dataset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        def parts(source: str):
-            if source not in spec.sources:
+        def parts(source: str) -> list:
+            if source not in sources:
                 return []
-            return [(d, store.asset_dir(CLEANED[source], d)) for d in cleaned_days(context, CLEANED[source])]
+            return [(d, store.asset_dir(plant.path(CLEANED[source]), d)) for d in cleaned_days(context, sources[source])]
 
         inputs = DatasetInputs(
             sensor=parts("sensor"), image=parts("image"), text=parts("text"), quality=parts("quality"),
-            failures=parts("failures"), channels=[c.name for c in profile.sensor.channels], window=profile.window,
-            sample_period_s=profile.sample_period_s, test_fraction=profile.test_fraction,
-            classes={"image": profile.image.classes, "text": profile.text.classes})
+            failures=parts("failures"), channels=plant.channels, window=plant.window,
+            sample_period_s=plant.sample_period_s, test_fraction=plant.test_fraction,
+            classes={"image": plant.image.classes if plant.image else (), "text": plant.text.classes if plant.text else ()})
         dataset = spec.build(inputs)
-        save_labeled_dataset(store.asset_dir(spec.name), dataset)
-        index, meta = dataset.index, dataset.meta
-        by_split = index.groupby("split")["machine_id"].unique()
-        metadata = {"dagster/row_count": len(dataset), "n_train": meta["n_train"], "n_test": meta["n_test"],
-                    "split_rule": meta["split_rule"], "dropped_duplicates": meta["dropped_duplicates"],
-                    "machines": dg.MetadataValue.json({k: sorted(map(str, v)) for k, v in by_split.items()}),
-                    "preview": preview(index.drop(columns=[c for c in ("text",) if c in index and spec.modality != "text"]))}
-        if meta["kind"] == "classification":
-            names = meta["classes"]
-            metadata["class_counts"] = counts_table({f"{names[int(k)]} ({split})": int(v) for (split, k), v in
-                                                     index.groupby(["split", "target"]).size().items()}, "class")
-        else:
-            metadata["target_mean"] = float(index["target"].mean()) if len(index) else 0.0
-        return dg.MaterializeResult(metadata=metadata)
+        save_labeled_dataset(store.asset_dir(plant.path(spec.name)), dataset)
+        return dg.MaterializeResult(metadata=_metadata(dataset))
 
     return labeled_dataset
 
 
-def label_assets(profile: Profile) -> list[dg.AssetsDefinition]:
-    return [_dataset_asset(spec, profile) for spec in DATASETS.values()]
+def label_assets(plant: Plant) -> list[dg.AssetsDefinition]:
+    return [_dataset_asset(plant, DATASETS[name]) for name in plant.datasets]

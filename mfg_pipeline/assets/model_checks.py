@@ -3,12 +3,13 @@ label fraction (the claim the product stands on), per ``evaluation_<task>``.
 
 The comparison reads exactly the report that ``evaluation_<task>`` wrote (``<reports>/<task>/
 metrics.json``). The finetuned model is an additional input of the check (Dagster's
-new-model-vs-baseline pattern, ``additional_ins``): our assets return ``MaterializeResult`` and
-store their artifacts through ``DataStore``, so the input is a dependency without a loaded value
-(``dg.Nothing``), and its test metric is read from ``finetuned_<task>/task_model.json``.
+new-model-vs-baseline pattern, ``additional_ins``). Our assets return ``MaterializeResult`` and
+write through ``DataStore`` (no IO-manager value; a ``dg.Nothing`` input cannot be a check
+parameter), so the input is loaded by a small input manager (``model_resources()``, to merge
+into the Definitions' resources) that reads exactly ``<work>/finetuned_<task>/task_model.json``
+(its test metrics with all labels).
 """
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -18,21 +19,28 @@ from mfg_pipeline.tasks import reports
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 
 CHECK_NAME = "check_pretrained_beats_scratch"
+LOADER_KEY = "finetuned_model_json_loader"
+
+
+@dg.input_manager(required_resource_keys={"store"})
+def finetuned_model_json_loader(context: dg.InputContext) -> dict:
+    """Load the JSON summary the upstream ``finetuned_<task>`` asset wrote via ``DataStore``."""
+    store: DataStore = context.resources.store
+    path = store.asset_dir(context.asset_key.path[-1]) / "task_model.json"
+    return atomic.read_json(path)
 
 
 def _check(task: TaskSpec) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(task.evaluation_asset),
         name=CHECK_NAME,
-        additional_ins={"finetuned": dg.AssetIn(key=dg.AssetKey(task.finetuned_asset), dagster_type=dg.Nothing)},
+        additional_ins={"finetuned": dg.AssetIn(key=dg.AssetKey(task.finetuned_asset), input_manager_key=LOADER_KEY)},
         description=f"WARN if pretrained does not beat scratch on {task.name} ({task.metric}) at the lowest label fraction.",
         blocking=False,
     )
-    def _check_fn(store: DataStore) -> dg.AssetCheckResult:
+    def _check_fn(finetuned: dict, store: DataStore) -> dg.AssetCheckResult:
         report = reports.load_task_report(store.report_dir(task.name))
         low = reports.lowest_fraction_comparison(report)
-        finetuned_path = store.asset_dir(task.finetuned_asset) / "task_model.json"
-        finetuned = atomic.read_json(finetuned_path).get("test_metrics", {}) if finetuned_path.exists() else {}
         passed = bool(low["pretrained_beats_scratch"])
         return dg.AssetCheckResult(
             passed=passed,
@@ -45,7 +53,7 @@ def _check(task: TaskSpec) -> dg.AssetChecksDefinition:
                 "pretrained": dg.MetadataValue.float(float(low["pretrained"] or float("nan"))),
                 "scratch": dg.MetadataValue.float(float(low["scratch"] or float("nan"))),
                 "baseline": dg.MetadataValue.float(float(low["baseline"] if low["baseline"] is not None else float("nan"))),
-                "finetuned_all_labels_test": dg.MetadataValue.json(finetuned),
+                "finetuned_all_labels_test": dg.MetadataValue.json(finetuned.get("test_metrics", {})),
             },
         )
 
@@ -54,3 +62,8 @@ def _check(task: TaskSpec) -> dg.AssetChecksDefinition:
 
 def model_checks(tasks: tuple[TaskSpec, ...] = TASKS) -> list[dg.AssetChecksDefinition]:
     return [_check(t) for t in tasks]
+
+
+def model_resources() -> dict[str, object]:
+    """Resources the model checks need besides ``store``/``compute``: merge into Definitions."""
+    return {LOADER_KEY: finetuned_model_json_loader}

@@ -1,6 +1,5 @@
 """Pretraining assets: one self-supervised backbone per modality (group ``pretraining``)."""
 
-from __future__ import annotations
 
 import shutil
 import time
