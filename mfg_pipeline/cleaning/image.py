@@ -21,6 +21,9 @@ from mfg_pipeline.landing.partitioning import parse_timestamps
 
 MAX_PIXELS = 4096 * 4096
 MIN_SIDE = 8
+# Only the formats of the landing contract are ever decoded, whatever the file's content says:
+# Pillow would otherwise sniff dozens of formats (EPS even runs Ghostscript).
+FORMATS = ("PNG", "JPEG", "BMP")
 
 
 @dataclass(frozen=True)
@@ -36,14 +39,14 @@ def decode_image(data: bytes, size: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
+            with Image.open(io.BytesIO(data), formats=FORMATS) as probe:
                 width, height = probe.size
                 if width * height > MAX_PIXELS:
                     raise ValueError(f"decompression bomb refused: {width}x{height} pixels declared")
                 if min(width, height) < MIN_SIDE:
                     raise ValueError(f"image too small: {width}x{height}")
                 probe.verify()
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=FORMATS) as image:
                 image.load()
                 grey = image.convert("L")
                 if grey.size != (size, size):

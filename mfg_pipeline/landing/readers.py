@@ -21,6 +21,7 @@ BATCH_BYTES = 8 << 20
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
 REJECTED_COLUMNS = ("source_file", "source_row", "reason", "record")
+NO_ROWS = "no data rows (header only)"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def file_problem(file: LandingFile, suffixes: tuple[str, ...]) -> str | None:
     reason = unsafe_name_reason(file.relative)
     if reason:
         return reason
+    if file.path.is_symlink():
+        return "symbolic link refused (it could point outside the landing zone)"
     if file.path.suffix.lower() not in suffixes:
         return f"unsupported file type {file.path.suffix or '(none)'!r}; expected one of {', '.join(suffixes)}"
     if file.size == 0:
@@ -112,7 +115,8 @@ def read_table(file: LandingFile, suffixes: tuple[str, ...]) -> Iterator[tuple[p
             yield from _read_parquet(file)
         else:
             yield from _read_csv(file)
-    except (pa.ArrowInvalid, OSError, ValueError) as error:
+    # ArrowException also covers ArrowNotImplementedError (e.g. a nested Parquet column).
+    except (pa.ArrowException, OSError, ValueError) as error:
         yield _empty(), [Rejected(file.relative, None, f"unreadable file: {str(error).splitlines()[0][:300]}")]
 
 
@@ -125,28 +129,58 @@ def _read_csv(file: LandingFile) -> Iterator[tuple[pd.DataFrame, list[Rejected]]
     if len(set(names)) != len(names) or any(not n for n in names):
         yield _empty(), [Rejected(file.relative, None, f"bad header {names!r}: empty or duplicate column names")]
         return
+    done = {"rows": 0, "malformed": 0}  # records already yielded
+    block = BATCH_BYTES
+    while True:
+        try:
+            yield from _csv_batches(file, names, block, done)
+            break
+        except pa.ArrowInvalid as error:
+            # A record longer than two blocks (a huge text field) cannot be chunked: read the
+            # file again with bigger blocks, skipping the records already yielded.
+            if "straddl" not in str(error) or block > file.size:
+                raise
+            block = min(block * 8, file.size + 1)
+    if done["rows"] == 0 and done["malformed"] == 0:
+        yield _empty(), [Rejected(file.relative, None, NO_ROWS)]
+
+
+def _csv_batches(file: LandingFile, names: list[str], block: int,
+                 done: dict[str, int]) -> Iterator[tuple[pd.DataFrame, list[Rejected]]]:
+    skip_rows, skip_malformed = done["rows"], done["malformed"]
     malformed: list[Rejected] = []
+    seen = 0
 
     def on_invalid(row) -> str:
-        malformed.append(Rejected(file.relative, None,
-                                  f"malformed CSV line: expected {row.expected_columns} fields, got {row.actual_columns}",
-                                  row.text or ""))
+        nonlocal seen
+        seen += 1
+        if seen > skip_malformed:
+            malformed.append(Rejected(file.relative, None,
+                                      f"malformed CSV line: expected {row.expected_columns} fields, got {row.actual_columns}",
+                                      row.text or ""))
         return "skip"
 
     reader = pacsv.open_csv(
         file.path,
-        read_options=pacsv.ReadOptions(block_size=BATCH_BYTES, column_names=names, skip_rows=1),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+        read_options=pacsv.ReadOptions(block_size=block, column_names=names, skip_rows=1),
+        # newlines_in_values: a quoted field may hold a line break (RFC 4180); without it a record
+        # straddling a block boundary is split into two malformed lines.
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names},
                                              strings_can_be_null=False, quoted_strings_can_be_null=False),
     )
-    row = 1
+    parsed = 0
     for batch in reader:
-        frame, rejected = _decode_batch(pa.Table.from_batches([batch]), file, row)
-        row += batch.num_rows
+        already = min(max(0, skip_rows - parsed), batch.num_rows)
+        parsed += batch.num_rows
+        batch = batch.slice(already)
+        frame, rejected = _decode_batch(pa.Table.from_batches([batch]), file, done["rows"] + 1)
+        done["rows"] += batch.num_rows
+        done["malformed"] += len(malformed)
         yield frame, rejected + malformed
         malformed.clear()
     if malformed:
+        done["malformed"] += len(malformed)
         yield _empty(), list(malformed)
 
 
@@ -157,3 +191,5 @@ def _read_parquet(file: LandingFile) -> Iterator[tuple[pd.DataFrame, list[Reject
         frame, rejected = _decode_batch(pa.Table.from_batches([batch]), file, row)
         row += batch.num_rows
         yield frame, rejected
+    if row == 1:
+        yield _empty(), [Rejected(file.relative, None, NO_ROWS)]

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 
@@ -100,4 +101,7 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: refusing to load weights that are not .safetensors")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:  # e.g. a pickle renamed .safetensors: refused, never unpickled
+        raise ValueError(f"{path}: not a valid safetensors file ({error})") from error

@@ -30,10 +30,14 @@ def publish(directory: Path, write: Callable[[Path], dict[str, Any] | None], ver
     directory.mkdir(parents=True, exist_ok=True)
     version = version or uuid.uuid4().hex[:12]
     with atomic.artifact_lock(directory / POINTER):
+        target = directory / f"v-{version}"
+        if (pointer(directory) or {}).get("version") == version and target.is_dir():
+            # A given version names its content: a concurrent writer already published it.
+            # Replacing the folder would pull it from under its readers for a moment.
+            return target
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
         try:
             info = write(staging) or {}
-            target = directory / f"v-{version}"
             if target.exists():
                 shutil.rmtree(target)
             staging.rename(target)
