@@ -70,6 +70,8 @@ class Profile:
     start_day: str
     plants: tuple[Plant, ...]
     simulator_scale: str | None = None
+    # Where adapters read a public profile's source datasets (None: files land by other means).
+    source_dir: Path | None = None
 
     def landing_for(self, plant: Plant) -> Path:
         return self.landing_dir / plant.name if plant.name else self.landing_dir
@@ -94,4 +96,59 @@ def default_profile(data_root: Path | None = None) -> Profile:
         start_day=os.environ.get("MFG_START_DAY", "2026-01-01"),
         plants=(SIMULATED_PLANT,),
         simulator_scale=os.environ.get("MFG_SCALE", "default"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Public profile (issue 12): the public datasets of ``/work/shared/datasets`` through the same
+# graph. ``landing.adapters`` write each dataset into its plant's landing subfolder.
+# ---------------------------------------------------------------------------------------------
+
+def public_plants() -> tuple[Plant, ...]:
+    """One plant per public dataset (per sub-dataset for C-MAPSS: its window differs)."""
+    from mfg_pipeline.landing.adapters import ai4i, cmapss, cwru, maintenance, neu
+
+    cmapss_channels = tuple(ChannelSpec(c, *cmapss.RANGES[c]) for c in cmapss.CHANNELS)
+    plants = [
+        # Constant channels are the design of the simulation (one operating condition, fixed
+        # settings), not stuck sensors: the stuck-run rule is off.
+        Plant(name=f"cmapss_{subset.lower()}", modalities=("sensor",), label_tables=("failures",),
+              sensor=SensorCleaningRules(cmapss_channels, stuck_run=0), datasets=("cmapss_rul_dataset",),
+              sample_period_s=60.0, window=cmapss.WINDOWS[subset], window_stride=5)
+        for subset in cmapss.SUBSETS
+    ]
+    plants += [
+        # sample_period_s is the synthetic 1 ms of the landed timestamps; the true rate is 12 kHz.
+        Plant(name=cwru.PLANT, modalities=("sensor",), label_tables=("recordings",),
+              sensor=SensorCleaningRules((ChannelSpec("de", -50.0, 50.0),)), datasets=("cwru_fault_dataset",),
+              sample_period_s=cwru.SYNTHETIC_PERIOD_S, window=2048, window_stride=2048),
+        Plant(name=neu.PLANT, modalities=("image",), label_tables=(),
+              image=ImageCleaningRules(neu.CLASSES, size=neu.IMAGE_SIZE), datasets=("neu_defect_dataset",)),
+        # Process runs are independent readings (window 1); repeated values are legitimate.
+        Plant(name=ai4i.PLANT, modalities=("sensor",), label_tables=("failures",),
+              sensor=SensorCleaningRules((ChannelSpec("air_temp_k", 250.0, 350.0), ChannelSpec("process_temp_k", 250.0, 350.0),
+                                          ChannelSpec("speed_rpm", 0.0, 5000.0), ChannelSpec("torque_nm", 0.0, 200.0),
+                                          ChannelSpec("tool_wear_min", 0.0, 1000.0)), stuck_run=0),
+              datasets=("ai4i_failure_dataset",), sample_period_s=60.0, window=1, window_stride=1),
+        Plant(name=maintenance.PLANT, modalities=("text",), label_tables=(),
+              text=TextCleaningRules(maintenance.SYSTEM_LABELS), datasets=("excavator_system_dataset",)),
+    ]
+    return tuple(plants)
+
+
+def public_profile(datasets_dir: Path | str | None = None, data_root: Path | None = None) -> Profile:
+    """The public datasets: landing ``data/public/raw``, work ``data/public/work``, reports
+    ``data/reports`` (``data`` = ``data_root`` or ``MFG_DATA_DIR``). The datasets directory is
+    only read by the adapters (``source_dir``); definitions load without it."""
+    from mfg_pipeline.landing.adapters import START_DAY, public_datasets_dir
+
+    root = Path(data_root or os.environ.get("MFG_DATA_DIR", REPO_ROOT / "data")).resolve()
+    return Profile(
+        name="public",
+        landing_dir=root / "public" / "raw",
+        work_dir=root / "public" / "work",
+        reports_dir=root / "reports",
+        start_day=START_DAY,
+        plants=public_plants(),
+        source_dir=public_datasets_dir(datasets_dir),
     )

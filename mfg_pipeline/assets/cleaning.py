@@ -25,7 +25,7 @@ from mfg_pipeline.profiles import Plant
 from mfg_pipeline.resources import DataStore
 
 CLEANED = {"sensor": "cleaned_sensor_readings", "image": "cleaned_inspection_images", "text": "cleaned_maintenance_logs",
-           "quality": "quality_results", "failures": "failure_events"}
+           "quality": "quality_results", "failures": "failure_events", "recordings": "recording_labels"}
 QUARANTINE = {"sensor": "sensor_quarantine", "image": "image_quarantine", "text": "text_quarantine",
               "labels": "label_quarantine"}
 # Above this share of quarantined records a partition is suspicious (WARN, not blocking).
@@ -163,7 +163,8 @@ def _label_asset(plant: Plant, partitions: dg.PartitionsDefinition) -> dg.Assets
             kept = read_kept(out)
             quarantines.append(read_quarantine(out).assign(table=table))
             extra = ({"pass_rate": float(kept["passed"].mean()) if len(kept) else 0.0} if table == "quality"
-                     else {"events": counts_table(kept["event"].value_counts().to_dict(), "event")})
+                     else {"events": counts_table(kept["event"].value_counts().to_dict(), "event")} if table == "failures"
+                     else {"labels": counts_table(kept["label"].value_counts().to_dict(), "label")})
             yield dg.MaterializeResult(asset_key=out_key, data_version=dg.DataVersion(result.version), metadata={
                 "dagster/row_count": result.kept, "reused_unchanged_input": result.reused, "preview": preview(kept), **extra})
             yield _accounting(out_key, result)

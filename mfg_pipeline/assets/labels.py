@@ -6,6 +6,7 @@ from mfg_pipeline.assets.cleaning import CLEANED, cleaned_days
 from mfg_pipeline.assets.keys import key
 from mfg_pipeline.assets.metadata import counts_table, preview
 from mfg_pipeline.datasets.labeled import DATASETS, DatasetInputs, DatasetSpec
+from mfg_pipeline.landing.contract import LABEL_TABLES
 from mfg_pipeline.profiles import Plant
 from mfg_pipeline.resources import DataStore
 from mfg_pipeline.storage.artifacts import LabeledDataset, save_labeled_dataset
@@ -43,7 +44,8 @@ def _dataset_asset(plant: Plant, spec: DatasetSpec) -> dg.AssetsDefinition:
             sensor=parts("sensor"), image=parts("image"), text=parts("text"), quality=parts("quality"),
             failures=parts("failures"), channels=plant.channels, window=plant.window,
             sample_period_s=plant.sample_period_s, test_fraction=plant.test_fraction,
-            classes={"image": plant.image.classes if plant.image else (), "text": plant.text.classes if plant.text else ()})
+            classes={"image": plant.image.classes if plant.image else (), "text": plant.text.classes if plant.text else ()},
+            tables={s: parts(s) for s in spec.sources if s in LABEL_TABLES})
         dataset = spec.build(inputs)
         save_labeled_dataset(store.asset_dir(plant.path(spec.name)), dataset)
         return dg.MaterializeResult(metadata=_metadata(dataset))

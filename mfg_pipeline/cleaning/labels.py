@@ -1,4 +1,4 @@
-"""Label tables (quality results, failure events): typed rows or quarantine with a reason."""
+"""Label tables (quality results, failure events, per-recording labels): typed rows or quarantine with a reason."""
 
 from __future__ import annotations
 
@@ -38,12 +38,21 @@ def clean_label_table(table: str, raw: pd.DataFrame, known_machines: set[str] | 
         frame["passed"] = passed[frame.index].astype("int64")
         frame = q.reject(frame, frame.duplicated(["machine_id", "batch_id"], keep="first"), "duplicate batch_id")
         columns = ["timestamp", "machine_id", "batch_id", "passed"]
-    else:
+    elif table == "failures":
         event = frame["event"].astype("string").str.strip().str.lower()
         frame = q.reject(frame, ~event.isin(EVENTS), "event names an unknown class: " + event.fillna(""))
         frame["event"] = event[frame.index]
         frame = q.reject(frame, frame.duplicated(["machine_id", "timestamp", "event"], keep="first"), "duplicate event")
         columns = ["timestamp", "machine_id", "event"] + (["failure_type"] if "failure_type" in frame.columns else [])
+    else:
+        # Any other table (e.g. ``recordings``): its required columns must be non-empty, one row
+        # per (machine, timestamp); optional columns are kept as text for the dataset builders.
+        for column in required[2:]:
+            value = frame[column].astype("string").str.strip()
+            frame = q.reject(frame, value.isna() | (value == ""), f"missing {column}")
+            frame[column] = value[frame.index]
+        frame = q.reject(frame, frame.duplicated(["machine_id", "timestamp"], keep="first"), "duplicate label row")
+        columns = [*required, *(c for c in frame.columns if c not in required and not str(c).startswith("_"))]
     kept = frame[columns].sort_values(["machine_id", "timestamp"], kind="stable").reset_index(drop=True)
     kept["machine_id"] = kept["machine_id"].astype(str)
     return kept, q.frame()

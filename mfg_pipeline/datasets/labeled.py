@@ -7,7 +7,7 @@ registry) to their modality and builder. Adding a dataset is one function and on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ class DatasetInputs:
     sample_period_s: float
     test_fraction: float
     classes: dict[str, tuple[str, ...]]
+    # Every label table the dataset's sources name (``quality``, ``failures``, ``recordings``).
+    tables: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)
 
     @property
     def max_gap_s(self) -> float:

@@ -8,7 +8,10 @@ Layout under the landing root (``data/raw`` for the default profile)::
     image/<YYYY-MM-DD>/labels.csv         optional: file, label [, machine_id, timestamp]
     text/<YYYY-MM-DD>/*.csv               timestamp, machine_id, text [, label]
     labels/quality/<YYYY-MM-DD>/*.csv     timestamp, machine_id, batch_id, passed (0/1)
-    labels/failures/<YYYY-MM-DD>/*.csv    timestamp, machine_id, event (failure|maintenance)
+    labels/failures/<YYYY-MM-DD>/*.csv    timestamp, machine_id, event (failure|maintenance) [, failure_type]
+    labels/recordings/<YYYY-MM-DD>/*.csv  timestamp, machine_id, label [, any condition columns]
+                                          one row per recording (machine): its class and
+                                          conditions (e.g. motor load), timestamp = its start
 
 The date folder is optional for tabular files: every row goes to the daily partition of its
 own timestamp (UTC), so a late file, or one that spans midnight, lands in the right partitions.
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODALITIES = ("sensor", "image", "text")
-LABEL_TABLES = ("quality", "failures")
+LABEL_TABLES = ("quality", "failures", "recordings")
 
 SENSOR_KEYS = ("timestamp", "machine_id")
 TEXT_COLUMNS = ("timestamp", "machine_id", "text")
@@ -33,6 +36,7 @@ IMAGE_LABEL_OPTIONAL = ("machine_id", "timestamp")
 LABEL_TABLE_COLUMNS = {
     "quality": ("timestamp", "machine_id", "batch_id", "passed"),
     "failures": ("timestamp", "machine_id", "event"),
+    "recordings": ("timestamp", "machine_id", "label"),
 }
 
 SUFFIXES = {
@@ -41,6 +45,7 @@ SUFFIXES = {
     "text": (".csv",),
     "quality": (".csv",),
     "failures": (".csv",),
+    "recordings": (".csv",),
 }
 
 _DAY = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
@@ -88,7 +93,8 @@ def unsafe_name_reason(relative: str) -> str | None:
     """Why a landing path is refused, or None when it is acceptable."""
     parts = Path(relative).parts
     for part in parts:
-        if part in ("..", ".") or not _SAFE_NAME.match(part):
+        # fullmatch, not match: "$" would accept a name ending in a newline.
+        if part in ("..", ".") or not _SAFE_NAME.fullmatch(part):
             return f"unsafe file name component {part!r} (path traversal or odd characters)"
     return None
 
