@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mfg_pipeline.assets.pretraining import asset_key, asset_path
 from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts
@@ -24,23 +25,24 @@ class EvaluationConfig(dg.Config):
     label_fractions: list[float] | None = None  # default: the TaskSpec's fractions
 
 
-def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None) -> dict:
-    """Domain work of ``evaluation_<task>``: protocol -> report files. Returns the report."""
-    backbone = get_modality(task.modality).load(store.asset_dir(task.backbone_asset))
-    dataset = artifacts.load_labeled_dataset(store.asset_dir(task.dataset))
+def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None, prefix: str = "") -> dict:
+    """Work of ``evaluation_<task>``: protocol -> report files. Returns the report."""
+    backbone = get_modality(task.modality).load(store.asset_dir(asset_path(prefix, task.backbone_asset)))
+    dataset = artifacts.load_labeled_dataset(store.asset_dir(asset_path(prefix, task.dataset)))
     protocol = run_protocol(task, backbone, dataset, runtime, log=log)
     report = reports.build_report(task, protocol, runtime=protocol["runtime"],
                                   n_classes=protocol["n_classes"], classes=dataset.meta.get("classes"))
-    reports.write_task_report(store.report_dir(task.name), report)
+    reports.write_task_report(store.report_dir(asset_path(prefix, task.name)), report)
     return report
 
 
-def _evaluation_asset(task: TaskSpec) -> dg.AssetsDefinition:
+def _evaluation_asset(task: TaskSpec, prefix: str) -> dg.AssetsDefinition:
     @dg.asset(
-        name=task.evaluation_asset,
+        key=asset_key(prefix, task.evaluation_asset),
         group_name="evaluation",
         kinds={"pytorch", "scikitlearn"},
-        deps=[dg.AssetKey(task.finetuned_asset), dg.AssetKey(task.backbone_asset), dg.AssetKey(task.dataset)],
+        deps=[asset_key(prefix, task.finetuned_asset), asset_key(prefix, task.backbone_asset),
+              asset_key(prefix, task.dataset)],
         description=f"Label-efficiency protocol for {task.name}: pretrained vs scratch vs baseline at label "
                     f"fractions {list(task.label_fractions)} x seeds {list(task.seeds)}, on the TEST split.",
     )
@@ -52,12 +54,12 @@ def _evaluation_asset(task: TaskSpec) -> dg.AssetsDefinition:
             spec = replace(spec, seeds=tuple(config.seeds))
         if config.label_fractions:
             spec = replace(spec, label_fractions=tuple(config.label_fractions))
-        report = evaluate_task(spec, store, Runtime.from_settings(compute), log=context.log.debug)
+        report = evaluate_task(spec, store, Runtime.from_settings(compute), log=context.log.debug, prefix=prefix)
         low = reports.lowest_fraction_comparison(report)
         wall = time.perf_counter() - started
         context.log.info(f"{task.evaluation_asset}: at fraction {low['fraction']}: pretrained {low['pretrained']} "
                          f"scratch {low['scratch']} baseline {low['baseline']} ({wall:.1f}s)")
-        report_dir = store.report_dir(task.name)
+        report_dir = store.report_dir(asset_path(prefix, task.name))
         return dg.MaterializeResult(metadata={
             "table": dg.MetadataValue.md(reports.markdown_table(report)),
             "lowest_fraction": dg.MetadataValue.json(low),
@@ -74,16 +76,17 @@ def _evaluation_asset(task: TaskSpec) -> dg.AssetsDefinition:
     return _asset
 
 
-def _summary_asset(tasks: tuple[TaskSpec, ...]) -> dg.AssetsDefinition:
+def _summary_asset(tasks: tuple[TaskSpec, ...], prefix: str) -> dg.AssetsDefinition:
     @dg.asset(
-        name="evaluation_summary",
+        key=asset_key(prefix, "evaluation_summary"),
         group_name="evaluation",
-        deps=[dg.AssetKey(t.evaluation_asset) for t in tasks],
+        deps=[asset_key(prefix, t.evaluation_asset) for t in tasks],
         description="summary.md across tasks: where pretrained beats scratch at the lowest label fraction, and where not.",
     )
     def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        task_reports = [reports.load_task_report(store.report_dir(t.name)) for t in tasks]
-        path = reports.write_summary(Path(store.reports_dir), task_reports)
+        task_reports = [reports.load_task_report(store.report_dir(asset_path(prefix, t.name))) for t in tasks]
+        path = reports.write_summary(Path(store.reports_dir) / prefix if prefix else Path(store.reports_dir),
+                                     task_reports)
         wins = {r["task"]: reports.lowest_fraction_comparison(r)["pretrained_beats_scratch"] for r in task_reports}
         return dg.MaterializeResult(metadata={
             "summary": dg.MetadataValue.md(path.read_text(encoding="utf-8")),
@@ -96,17 +99,25 @@ def _summary_asset(tasks: tuple[TaskSpec, ...]) -> dg.AssetsDefinition:
     return _asset
 
 
-def evaluation_assets(tasks: tuple[TaskSpec, ...] = TASKS) -> list[dg.AssetsDefinition]:
-    return [_evaluation_asset(t) for t in tasks] + [_summary_asset(tasks)]
+def evaluation_assets(tasks: tuple[TaskSpec, ...] = TASKS, prefix: str = "") -> list[dg.AssetsDefinition]:
+    return [_evaluation_asset(t, prefix) for t in tasks] + [_summary_asset(tasks, prefix)]
 
 
-def model_assets(tasks: tuple[TaskSpec, ...] = TASKS, pretrain_scale: float = 1.0) -> list[dg.AssetsDefinition]:
+def tasks_for_datasets(datasets: tuple[str, ...] | list[str], tasks: tuple[TaskSpec, ...] = TASKS) -> tuple[TaskSpec, ...]:
+    """The registry entries whose labeled dataset a plant provides (e.g. ``plant.datasets``)."""
+    return tuple(t for t in tasks if t.dataset in set(datasets))
+
+
+def model_assets(tasks: tuple[TaskSpec, ...] = TASKS, pretrain_scale: float = 1.0,
+                 prefix: str = "") -> list[dg.AssetsDefinition]:
     """The whole model half: backbones of the modalities the tasks use, ``finetuned_<task>``,
-    ``evaluation_<task>`` and ``evaluation_summary``."""
+    ``evaluation_<task>`` and ``evaluation_summary``; keys prefixed by ``prefix`` (a plant name)
+    when given, artifacts under ``<work>/<prefix>/...`` and ``<reports>/<prefix>/...``."""
     from mfg_pipeline.assets.finetuning import finetuning_assets
     from mfg_pipeline.assets.pretraining import pretraining_assets
     from mfg_pipeline.modalities import MODALITIES
 
     used = {t.modality for t in tasks}
     mods = {name: spec for name, spec in MODALITIES.items() if name in used}
-    return [*pretraining_assets(mods, pretrain_scale), *finetuning_assets(tasks), *evaluation_assets(tasks)]
+    return [*pretraining_assets(mods, pretrain_scale, prefix), *finetuning_assets(tasks, prefix),
+            *evaluation_assets(tasks, prefix)]

@@ -13,12 +13,13 @@ import dagster as dg
 import numpy as np
 import torch
 
+from mfg_pipeline.assets.pretraining import asset_key, asset_path
 from mfg_pipeline.modalities import get_modality, take
 from mfg_pipeline.resources import ComputeResource, DataStore
-from mfg_pipeline.storage import artifacts, atomic
+from mfg_pipeline.storage import artifacts, atomic, versioned
 from mfg_pipeline.tasks.heads import HeadSettings, train_head
 from mfg_pipeline.tasks.metrics import compute_metrics
-from mfg_pipeline.tasks.protocol import n_classes_of, validation_split
+from mfg_pipeline.tasks.protocol import encode_targets, n_classes_of, validation_split
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
 
@@ -28,15 +29,14 @@ class FinetuneConfig(dg.Config):
     seed: int = 0
 
 
-def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int = 0) -> dict:
-    """Domain work of ``finetuned_<task>`` (no Dagster types in or out)."""
+def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int = 0, prefix: str = "") -> dict:
+    """Work of ``finetuned_<task>``: load backbone + dataset, train the head, score TEST, save."""
     spec = get_modality(task.modality)
-    backbone = spec.load(store.asset_dir(task.backbone_asset))
-    dataset = artifacts.load_labeled_dataset(store.asset_dir(task.dataset))
+    backbone = spec.load(store.asset_dir(asset_path(prefix, task.backbone_asset)))
+    dataset = artifacts.load_labeled_dataset(store.asset_dir(asset_path(prefix, task.dataset)))
     split = dataset.index["split"].to_numpy()
     train_pos, test_pos = np.where(split == "train")[0], np.where(split == "test")[0]
-    y = dataset.index[task.target].to_numpy()
-    y = y.astype(np.float32) if task.kind == "regression" else y.astype(np.int64)
+    y = encode_targets(dataset, task)
     machines = dataset.index["machine_id"].astype(str).to_numpy()
     fit_pos, val_pos = validation_split(train_pos, machines, seed, task.min_val_samples)
     inputs = backbone.prepare(dataset)
@@ -50,23 +50,29 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
                            runtime=runtime)
     scores = predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime)
     metrics = compute_metrics(task.kind, y[test_pos], scores)
-    out = store.asset_dir(task.finetuned_asset)
-    predictor.save(out, {"task": task.name, "modality": task.modality, "mode": task.finetune_mode,
+    out = store.asset_dir(asset_path(prefix, task.finetuned_asset))
+    extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode,
                          "n_outputs": n_out, "classes": dataset.meta.get("classes"),
                          "backbone_config": backbone.config if task.modality != "text" else None,
                          "test_metrics": metrics, "n_fit": len(fit_pos),
-                         "n_val": 0 if val_pos is None else len(val_pos), "n_test": len(test_pos)})
-    atomic.write_json(out / "training.json", predictor.result.to_dict())
+                         "n_val": 0 if val_pos is None else len(val_pos), "n_test": len(test_pos)}
+
+    def write(folder):
+        predictor.save(folder, extra)
+        atomic.write_json(folder / "training.json", predictor.result.to_dict())
+        return {"test_metrics": metrics}
+
+    version_dir = versioned.publish(out, write)
     return {"metrics": metrics, "n_fit": int(len(fit_pos)), "n_test": int(len(test_pos)),
-            "steps_done": predictor.result.steps_done, "path": str(out)}
+            "steps_done": predictor.result.steps_done, "path": str(version_dir)}
 
 
-def _finetuned_asset(task: TaskSpec) -> dg.AssetsDefinition:
+def _finetuned_asset(task: TaskSpec, prefix: str) -> dg.AssetsDefinition:
     @dg.asset(
-        name=task.finetuned_asset,
+        key=asset_key(prefix, task.finetuned_asset),
         group_name="finetuning",
         kinds={"pytorch"},
-        deps=[dg.AssetKey(task.backbone_asset), dg.AssetKey(task.dataset)],
+        deps=[asset_key(prefix, task.backbone_asset), asset_key(prefix, task.dataset)],
         description=f"{task.description or task.name}: {task.finetune_mode} on `{task.backbone_asset}`, "
                     f"all TRAIN labels of `{task.dataset}`, scored on TEST.",
     )
@@ -74,7 +80,7 @@ def _finetuned_asset(task: TaskSpec) -> dg.AssetsDefinition:
                compute: ComputeResource) -> dg.MaterializeResult:
         started = time.perf_counter()
         scaled = task.scaled(config.scale)
-        out = finetune_task(scaled, store, Runtime.from_settings(compute), config.seed)
+        out = finetune_task(scaled, store, Runtime.from_settings(compute), config.seed, prefix)
         wall = time.perf_counter() - started
         context.log.info(f"{task.finetuned_asset}: test {task.metric}={out['metrics'][task.metric]:.4f} ({wall:.1f}s)")
         return dg.MaterializeResult(metadata={
@@ -91,5 +97,5 @@ def _finetuned_asset(task: TaskSpec) -> dg.AssetsDefinition:
     return _asset
 
 
-def finetuning_assets(tasks: tuple[TaskSpec, ...] = TASKS) -> list[dg.AssetsDefinition]:
-    return [_finetuned_asset(t) for t in tasks]
+def finetuning_assets(tasks: tuple[TaskSpec, ...] = TASKS, prefix: str = "") -> list[dg.AssetsDefinition]:
+    return [_finetuned_asset(t, prefix) for t in tasks]

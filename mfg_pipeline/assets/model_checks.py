@@ -13,6 +13,8 @@ into the Definitions' resources) that reads exactly ``<work>/finetuned_<task>/ta
 
 import dagster as dg
 
+from mfg_pipeline.assets.pretraining import asset_key, asset_path
+from mfg_pipeline.modalities.base import resolve_dir
 from mfg_pipeline.resources import DataStore
 from mfg_pipeline.storage import atomic
 from mfg_pipeline.tasks import reports
@@ -26,20 +28,21 @@ LOADER_KEY = "finetuned_model_json_loader"
 def finetuned_model_json_loader(context: dg.InputContext) -> dict:
     """Load the JSON summary the upstream ``finetuned_<task>`` asset wrote via ``DataStore``."""
     store: DataStore = context.resources.store
-    path = store.asset_dir(context.asset_key.path[-1]) / "task_model.json"
+    path = resolve_dir(store.asset_dir("/".join(context.asset_key.path))) / "task_model.json"
     return atomic.read_json(path)
 
 
-def _check(task: TaskSpec) -> dg.AssetChecksDefinition:
+def _check(task: TaskSpec, prefix: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey(task.evaluation_asset),
+        asset=asset_key(prefix, task.evaluation_asset),
         name=CHECK_NAME,
-        additional_ins={"finetuned": dg.AssetIn(key=dg.AssetKey(task.finetuned_asset), input_manager_key=LOADER_KEY)},
+        additional_ins={"finetuned": dg.AssetIn(key=asset_key(prefix, task.finetuned_asset),
+                                                input_manager_key=LOADER_KEY)},
         description=f"WARN if pretrained does not beat scratch on {task.name} ({task.metric}) at the lowest label fraction.",
         blocking=False,
     )
     def _check_fn(finetuned: dict, store: DataStore) -> dg.AssetCheckResult:
-        report = reports.load_task_report(store.report_dir(task.name))
+        report = reports.load_task_report(store.report_dir(asset_path(prefix, task.name)))
         low = reports.lowest_fraction_comparison(report)
         passed = bool(low["pretrained_beats_scratch"])
         return dg.AssetCheckResult(
@@ -60,8 +63,8 @@ def _check(task: TaskSpec) -> dg.AssetChecksDefinition:
     return _check_fn
 
 
-def model_checks(tasks: tuple[TaskSpec, ...] = TASKS) -> list[dg.AssetChecksDefinition]:
-    return [_check(t) for t in tasks]
+def model_checks(tasks: tuple[TaskSpec, ...] = TASKS, prefix: str = "") -> list[dg.AssetChecksDefinition]:
+    return [_check(t, prefix) for t in tasks]
 
 
 def model_resources() -> dict[str, object]:

@@ -3,12 +3,13 @@
 
 import shutil
 import time
+from pathlib import Path
 
 import dagster as dg
 
 from mfg_pipeline.modalities import MODALITIES, ModalitySpec
 from mfg_pipeline.resources import ComputeResource, DataStore
-from mfg_pipeline.storage import artifacts, atomic
+from mfg_pipeline.storage import artifacts, atomic, versioned
 from mfg_pipeline.training.device import Runtime
 
 
@@ -23,6 +24,16 @@ class PretrainConfig(dg.Config):
     checkpoint_every: int = 50
 
 
+def asset_key(prefix: str, name: str) -> dg.AssetKey:
+    """A model-half asset key: ``[plant, name]`` for a named plant, ``name`` otherwise."""
+    return dg.AssetKey([prefix, name]) if prefix else dg.AssetKey(name)
+
+
+def asset_path(prefix: str, name: str) -> str:
+    """Where that asset's artifacts live under ``DataStore.work_dir`` / ``reports_dir``."""
+    return f"{prefix}/{name}" if prefix else name
+
+
 def loss_curve_markdown(history: list[float], points: int = 15) -> str:
     if not history:
         return "(no steps)"
@@ -32,31 +43,35 @@ def loss_curve_markdown(history: list[float], points: int = 15) -> str:
     return "\n".join(rows)
 
 
-def _backbone_asset(spec: ModalitySpec, scale: float) -> dg.AssetsDefinition:
+def _backbone_asset(spec: ModalitySpec, scale: float, prefix: str) -> dg.AssetsDefinition:
     @dg.asset(
-        name=spec.backbone_asset,
+        key=asset_key(prefix, spec.backbone_asset),
         group_name="pretraining",
         kinds=set(spec.kinds),
-        deps=[dg.AssetKey(spec.corpus_asset)],
+        deps=[asset_key(prefix, spec.corpus_asset)],
         description=f"Self-supervised {spec.name} backbone ({spec.backbone_cls.__name__}) pretrained on "
                     f"`{spec.corpus_asset}`; safetensors + JSON config.",
     )
     def _asset(context: dg.AssetExecutionContext, config: PretrainConfig, store: DataStore,
                compute: ComputeResource) -> dg.MaterializeResult:
         started = time.perf_counter()
-        corpus = artifacts.load_corpus(store.asset_dir(spec.corpus_asset))
+        corpus = artifacts.load_corpus(store.asset_dir(asset_path(prefix, spec.corpus_asset)))
         runtime = Runtime.from_settings(compute)
         steps = config.steps if config.steps is not None else max(
             2, round(spec.pretrain_defaults.steps * scale * config.scale))
-        out = store.asset_dir(spec.backbone_asset)
-        ckpt = out / "checkpoints" / context.run_id  # a retry of this run resumes; a new run starts fresh
+        out = store.asset_dir(asset_path(prefix, spec.backbone_asset))
+        ckpt = out / "checkpoints" / context.run.run_id  # a retry of this run resumes; a new run starts fresh
         backbone, result = spec.pretrain(corpus, steps=steps, batch_size=config.batch_size, lr=config.lr,
                                          seed=config.seed, runtime=runtime, checkpoint_dir=ckpt,
                                          checkpoint_every=config.checkpoint_every)
-        backbone.save(out)
-        atomic.write_json(out / "pretraining.json", {"history": result.history, "steps": result.steps_done,
-                                                     "wall_s": result.wall_s, "n_corpus": len(corpus),
-                                                     "runtime": runtime.describe()})
+        def write(folder: Path) -> dict:
+            backbone.save(folder)
+            atomic.write_json(folder / "pretraining.json", {"history": result.history, "steps": result.steps_done,
+                                                            "wall_s": result.wall_s, "n_corpus": len(corpus),
+                                                            "runtime": runtime.describe()})
+            return {"final_loss": result.final_loss, "steps": result.steps_done}
+
+        version_dir = versioned.publish(out, write)  # readers see the old or the new backbone, never half
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
         wall = time.perf_counter() - started
         context.log.info(f"{spec.backbone_asset}: {steps} steps, loss {result.history[0]:.4f} -> "
@@ -72,12 +87,13 @@ def _backbone_asset(spec: ModalitySpec, scale: float) -> dg.AssetsDefinition:
             "device": dg.MetadataValue.text(str(runtime.device)),
             "precision": dg.MetadataValue.text(runtime.precision),
             "loss_curve": dg.MetadataValue.md(loss_curve_markdown(result.history)),
-            "path": dg.MetadataValue.path(str(out)),
+            "path": dg.MetadataValue.path(str(version_dir)),
         })
 
     return _asset
 
 
-def pretraining_assets(modalities: dict[str, ModalitySpec] | None = None, scale: float = 1.0) -> list[dg.AssetsDefinition]:
-    """``<modality>_backbone`` for each registered modality."""
-    return [_backbone_asset(spec, scale) for spec in (modalities or MODALITIES).values()]
+def pretraining_assets(modalities: dict[str, ModalitySpec] | None = None, scale: float = 1.0,
+                       prefix: str = "") -> list[dg.AssetsDefinition]:
+    """``<modality>_backbone`` for each registered modality (keys prefixed by a plant name)."""
+    return [_backbone_asset(spec, scale, prefix) for spec in (modalities or MODALITIES).values()]

@@ -1,0 +1,138 @@
+"""Sensor windows: a channel-independent patch transformer (PatchTST-style) with RevIN.
+
+Each channel of a window ``[C, L]`` is normalised on its own (per-window mean/std, RevIN), cut
+into patches and encoded by a shared transformer, so gain/offset and channel-count differences
+are handled by design. Pretraining is masked patch reconstruction. Features per window are the
+per-channel patch-token means plus each channel's (log-)scale and level relative to the corpus,
+concatenated over channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mfg_pipeline.modalities.base import Backbone, Inputs
+from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "channels": 8,
+    "window": 64,
+    "patch_len": 8,
+    "stride": 8,
+    "d_model": 64,
+    "n_heads": 4,
+    "n_layers": 2,
+    "ff_dim": 128,
+    "dropout": 0.0,  # dropout costs ~20% of a CPU step here and the budgets are short
+    "mask_ratio": 0.4,
+    "contrastive_weight": 1.0,  # + InfoNCE between the pooled embeddings of two masked views
+    "temperature": 0.2,
+    "stats_features": True,
+    "channel_mean": None,  # filled from the corpus meta
+    "channel_std": None,
+}
+
+
+class SensorBackbone(Backbone):
+    modality = "sensor"
+
+    def __init__(self, config: dict[str, Any]):
+        config = {**DEFAULT_CONFIG, **config}
+        super().__init__(config)
+        c = config
+        self.n_patches = (c["window"] - c["patch_len"]) // c["stride"] + 1
+        self.patch_embed = nn.Linear(c["patch_len"], c["d_model"])
+        self.pos = nn.Parameter(torch.randn(1, self.n_patches, c["d_model"]) * 0.02)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, c["d_model"]))
+        layer = nn.TransformerEncoderLayer(c["d_model"], c["n_heads"], c["ff_dim"], c["dropout"],
+                                           batch_first=True, norm_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, c["n_layers"], enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(c["d_model"])
+        self.recon = nn.Linear(c["d_model"], c["patch_len"])
+        self.projector = nn.Sequential(nn.Linear(c["d_model"], c["d_model"]), nn.ReLU(), nn.Linear(c["d_model"], 32))
+        mean = c["channel_mean"] or [0.0] * c["channels"]
+        std = c["channel_std"] or [1.0] * c["channels"]
+        self.register_buffer("chan_mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("chan_std", torch.tensor(std, dtype=torch.float32).clamp_min(1e-6), persistent=False)
+        per_channel = c["d_model"] + (2 if c["stats_features"] else 0)
+        self.feature_dim = c["channels"] * per_channel
+
+    @classmethod
+    def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "SensorBackbone":
+        config = {**DEFAULT_CONFIG, **config}
+        if corpus is not None and corpus.inputs is not None:
+            x = corpus.inputs.float()
+            config["channels"], config["window"] = int(x.shape[1]), int(x.shape[2])
+            meta = corpus.meta or {}
+            if meta.get("mean") is not None and len(meta["mean"]) == x.shape[1]:
+                config["channel_mean"] = [float(v) for v in meta["mean"]]
+                config["channel_std"] = [float(v) for v in meta["std"]]
+            else:
+                config["channel_mean"] = x.mean(dim=(0, 2)).tolist()
+                config["channel_std"] = x.std(dim=(0, 2)).tolist()
+        return super().build(config, None, seed)  # type: ignore[return-value]
+
+    # -- data -----------------------------------------------------------------------------
+    def prepare(self, data: Corpus | LabeledDataset) -> Inputs:
+        if data.inputs is None:
+            raise ValueError("sensor data has no input tensor")
+        x = data.inputs.float()
+        if x.shape[1] != self.config["channels"] or x.shape[2] != self.config["window"]:
+            raise ValueError(f"sensor windows {tuple(x.shape[1:])} do not match the backbone "
+                             f"({self.config['channels']}, {self.config['window']})")
+        return torch.nan_to_num(x)
+
+    def _patches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """RevIN per window and channel, then patches [B*C, Np, P]."""
+        mu = x.mean(dim=-1, keepdim=True)
+        sd = x.std(dim=-1, keepdim=True, unbiased=False) + 1e-5
+        xn = (x - mu) / sd
+        p = xn.unfold(-1, self.config["patch_len"], self.config["stride"])  # [B, C, Np, P]
+        return p.reshape(-1, self.n_patches, self.config["patch_len"]), mu.squeeze(-1), sd.squeeze(-1)
+
+    def _encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.encoder(tokens + self.pos))
+
+    def forward(self, inputs: Inputs) -> torch.Tensor:
+        x = inputs.float()
+        b, c, _ = x.shape
+        patches, mu, sd = self._patches(x)
+        h = self._encode(self.patch_embed(patches)).mean(dim=1).reshape(b, c, -1)
+        if self.config["stats_features"]:
+            level = (mu - self.chan_mean) / self.chan_std
+            scale = torch.log(sd / self.chan_std)
+            h = torch.cat([h, level.unsqueeze(-1).to(h.dtype), scale.unsqueeze(-1).to(h.dtype)], dim=-1)
+        return h.reshape(b, -1)
+
+    def _masked_view(self, patches: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        n, k, _ = patches.shape
+        n_mask = max(1, int(round(self.config["mask_ratio"] * k)))
+        scores = torch.rand(n, k, generator=gen).to(patches.device)
+        mask = scores.argsort(dim=1).argsort(dim=1) < n_mask  # exactly n_mask per sequence
+        tokens = self.patch_embed(patches)
+        tokens = torch.where(mask.unsqueeze(-1), self.mask_token.to(tokens.dtype).expand_as(tokens), tokens)
+        return self._encode(tokens), mask
+
+    def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
+        """Masked patch reconstruction (MSE on the masked, normalised patches) of two masked
+        views, plus InfoNCE between the views' window embeddings (contrastive_weight > 0)."""
+        x = inputs.float()
+        b = x.shape[0]
+        patches, _, _ = self._patches(x)
+        views = 2 if self.config["contrastive_weight"] > 0 else 1
+        loss, pooled = 0.0, []
+        for _ in range(views):
+            h, mask = self._masked_view(patches, gen)
+            err = (self.recon(h).float() - patches.float()).pow(2).mean(dim=-1)
+            loss = loss + (err * mask).sum() / mask.sum() / views
+            pooled.append(h.mean(dim=1).reshape(b, -1, h.shape[-1]).mean(dim=1))  # [B, d]
+        if views == 2:
+            from mfg_pipeline.modalities.image import nt_xent
+
+            z = F.normalize(self.projector(torch.cat(pooled)).float(), dim=-1)
+            loss = loss + self.config["contrastive_weight"] * nt_xent(z, self.config["temperature"])
+        return loss

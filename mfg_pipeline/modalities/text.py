@@ -1,0 +1,164 @@
+"""Maintenance text: a tiny BERT (``BertForMaskedLM``) pretrained by masked-language modelling.
+
+The WordPiece tokenizer is trained by ``tokenizers`` on the text corpus itself (no hub
+download). The backbone is saved with ``save_pretrained`` (safetensors) plus ``tokenizer.json``
+and the Hugging Face tokenizer files, and loaded from that local directory only.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer
+from tokenizers.implementations import BertWordPieceTokenizer
+
+from transformers import BertConfig, BertForMaskedLM
+
+from mfg_pipeline.modalities.base import CONFIG_JSON, Backbone, Inputs
+from mfg_pipeline.storage import atomic
+from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
+from mfg_pipeline.training.seeding import derive_seed
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TOKENIZER_JSON = "tokenizer.json"
+HF_DIR = "hf"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "vocab_size": 2000,
+    "min_frequency": 2,
+    "lowercase": True,
+    "hidden_size": 128,
+    "num_layers": 2,
+    "num_heads": 2,
+    "intermediate_size": 256,
+    "max_length": 48,
+    "dropout": 0.1,
+    "mlm_probability": 0.15,
+}
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2, lowercase: bool = True) -> Tokenizer:
+    wp = BertWordPieceTokenizer(lowercase=lowercase)
+    wp.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency,
+                           special_tokens=SPECIAL_TOKENS, show_progress=False)
+    return Tokenizer.from_str(wp._tokenizer.to_str())
+
+
+class TextBackbone(Backbone):
+    modality = "text"
+
+    def __init__(self, config: dict[str, Any], tokenizer: Tokenizer | None = None, mlm: BertForMaskedLM | None = None):
+        config = {**DEFAULT_CONFIG, **config}
+        super().__init__(config)
+        if tokenizer is None:
+            raise ValueError("a TextBackbone needs a tokenizer (train one with build(config, corpus))")
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.token_to_id("[PAD]")
+        self.mask_id = tokenizer.token_to_id("[MASK]")
+        self.special_ids = [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS]
+        if mlm is None:
+            bert_config = BertConfig(
+                vocab_size=tokenizer.get_vocab_size(), hidden_size=config["hidden_size"],
+                num_hidden_layers=config["num_layers"], num_attention_heads=config["num_heads"],
+                intermediate_size=config["intermediate_size"], max_position_embeddings=config["max_length"],
+                type_vocab_size=1, pad_token_id=self.pad_id, hidden_dropout_prob=config["dropout"],
+                attention_probs_dropout_prob=config["dropout"])
+            mlm = BertForMaskedLM(bert_config)
+        self.mlm = mlm
+        self.feature_dim = int(self.mlm.config.hidden_size)
+
+    @classmethod
+    def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "TextBackbone":
+        config = {**DEFAULT_CONFIG, **config}
+        if corpus is None:
+            raise ValueError("the text backbone trains its tokenizer on the corpus: pass one")
+        tok = train_tokenizer(corpus.texts, config["vocab_size"], config["min_frequency"], config["lowercase"])
+        torch.manual_seed(derive_seed("init", cls.modality, seed))
+        return cls(config, tok)
+
+    def fresh(self, seed: int = 0) -> "TextBackbone":
+        torch.manual_seed(derive_seed("init", self.modality, seed))
+        return type(self)(copy.deepcopy(self.config), Tokenizer.from_str(self.tokenizer.to_str()))
+
+    # -- data -----------------------------------------------------------------------------
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        tok = Tokenizer.from_str(self.tokenizer.to_str())
+        tok.enable_truncation(self.config["max_length"])
+        tok.enable_padding(pad_id=self.pad_id, pad_token="[PAD]")
+        enc = tok.encode_batch([t if isinstance(t, str) else "" for t in texts])
+        ids = torch.tensor([e.ids for e in enc], dtype=torch.long).reshape(len(enc), -1)
+        mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long).reshape(len(enc), -1)
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def prepare(self, data: Corpus | LabeledDataset) -> Inputs:
+        return self.tokenize(data.texts)
+
+    def forward(self, inputs: Inputs) -> torch.Tensor:
+        mask = inputs["attention_mask"]
+        hidden = self.mlm.bert(input_ids=inputs["input_ids"], attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
+        """BERT masking: 15% of non-special tokens; 80% [MASK], 10% random, 10% unchanged."""
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        special = torch.zeros_like(ids, dtype=torch.bool)
+        for sid in self.special_ids:
+            special |= ids == sid
+        u = torch.rand(ids.shape, generator=gen).to(ids.device)
+        chosen = (u < self.config["mlm_probability"]) & ~special & mask.bool()
+        if not chosen.any():  # guarantee at least one target
+            cand = (~special & mask.bool()).nonzero()
+            if len(cand) == 0:
+                return self.mlm.bert.embeddings.word_embeddings.weight.sum() * 0.0
+            r, c = cand[0]
+            chosen[r, c] = True
+        labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+        v = torch.rand(ids.shape, generator=gen).to(ids.device)
+        rand_ids = torch.randint(len(SPECIAL_TOKENS), self.mlm.config.vocab_size, ids.shape, generator=gen).to(ids.device)
+        masked = torch.where(chosen & (v < 0.8), torch.full_like(ids, self.mask_id), ids)
+        masked = torch.where(chosen & (v >= 0.8) & (v < 0.9), rand_ids, masked)
+        return self.mlm(input_ids=masked, attention_mask=mask, labels=labels).loss
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        hf = directory / HF_DIR
+        hf.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".hf.") as tmp:
+            self.mlm.save_pretrained(tmp)  # safetensors
+            try:
+                from transformers import PreTrainedTokenizerFast
+
+                PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(self.tokenizer.to_str()),
+                                        pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                        sep_token="[SEP]", mask_token="[MASK]",
+                                        model_max_length=self.config["max_length"]).save_pretrained(tmp)
+            except Exception:  # the HF tokenizer files are a convenience; tokenizer.json is the source
+                pass
+            self.tokenizer.save(os.path.join(tmp, TOKENIZER_JSON))
+            for name in os.listdir(tmp):
+                os.replace(os.path.join(tmp, name), hf / name)
+        atomic.write_json(directory / CONFIG_JSON, {"modality": self.modality, "config": self.config})
+
+    @classmethod
+    def load(cls, directory: Path) -> "TextBackbone":
+        directory = Path(directory)
+        meta = atomic.read_json(directory / CONFIG_JSON)
+        hf = directory / HF_DIR
+        tok = Tokenizer.from_file(str(hf / TOKENIZER_JSON))
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a local load; no progress bars in asset logs
+        mlm = BertForMaskedLM.from_pretrained(str(hf), local_files_only=True, use_safetensors=True)
+        model = cls(meta["config"], tok, mlm)
+        model.eval()
+        return model
+
+

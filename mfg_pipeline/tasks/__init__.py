@@ -1,0 +1,1 @@
+"""Tasks: registry, heads, classical baselines, the label-efficiency protocol, metrics, reports."""

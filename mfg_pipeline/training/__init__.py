@@ -1,0 +1,1 @@
+"""The one training loop (device, precision, seeds, checkpoint/resume) for every modality."""

@@ -1,0 +1,101 @@
+import json
+from dataclasses import replace
+
+import dagster as dg
+
+from mfg_pipeline.assets.evaluation import evaluation_assets, model_assets
+from mfg_pipeline.assets.finetuning import finetuning_assets
+from mfg_pipeline.assets.model_checks import CHECK_NAME, model_checks, model_resources
+from mfg_pipeline.assets.pretraining import pretraining_assets
+from mfg_pipeline.modalities.base import resolve_dir
+from mfg_pipeline.resources import ComputeResource, DataStore
+from mfg_pipeline.tasks.registry import TASKS, get_task
+from mfg_pipeline_tests.synthetic import write_synthetic_store
+
+
+def _by_key(assets):
+    out = {}
+    for a in assets:
+        for key in a.keys:
+            out[key.to_user_string()] = a
+    return out
+
+
+def _deps(asset: dg.AssetsDefinition) -> set[str]:
+    return {k.to_user_string() for k in asset.asset_deps[asset.key]}
+
+
+def test_registry_to_assets_mapping():
+    assets = _by_key(model_assets())
+    assert {"sensor_backbone", "image_backbone", "text_backbone", "evaluation_summary"} <= set(assets)
+    for task in TASKS:
+        ft = assets[f"finetuned_{task.name}"]
+        assert _deps(ft) == {f"{task.modality}_backbone", task.dataset}  # exactly its backbone and dataset
+        assert ft.group_names_by_key[ft.key] == "finetuning"
+        ev = assets[f"evaluation_{task.name}"]
+        assert f"finetuned_{task.name}" in _deps(ev) and ev.group_names_by_key[ev.key] == "evaluation"
+    for m in ("sensor", "image", "text"):
+        bb = assets[f"{m}_backbone"]
+        assert _deps(bb) == {f"{m}_corpus"} and bb.group_names_by_key[bb.key] == "pretraining"
+    assert _deps(assets["evaluation_summary"]) == {f"evaluation_{t.name}" for t in TASKS}
+    checks = model_checks()
+    assert {next(iter(c.check_keys)).asset_key.to_user_string() for c in checks} == {f"evaluation_{t.name}" for t in TASKS}
+    upstream = [dg.AssetSpec(k) for k in ["sensor_corpus", "image_corpus", "text_corpus", *{t.dataset for t in TASKS}]]
+    store = DataStore(landing_dir="l", work_dir="w", reports_dir="r")
+    dg.Definitions.validate_loadable(dg.Definitions(
+        assets=[*upstream, *model_assets()], asset_checks=checks,
+        resources={"store": store, "compute": ComputeResource(), **model_resources()}))
+
+
+def test_adding_a_task_is_one_registry_entry():
+    extra = replace(get_task("equipment_failure"), name="bearing_wear")
+    names = {a.key.to_user_string() for a in finetuning_assets((*TASKS, extra))}
+    assert "finetuned_bearing_wear" in names and len(evaluation_assets((*TASKS, extra))) == len(TASKS) + 2
+
+
+def test_materialize_backbone_finetuned_evaluation(tmp_path):
+    write_synthetic_store(tmp_path / "work")
+    tasks = (replace(get_task("equipment_failure"), steps=4, eval_every=2, label_fractions=(0.05, 1.0)),)
+    store = DataStore(landing_dir=str(tmp_path / "landing"), work_dir=str(tmp_path / "work"),
+                      reports_dir=str(tmp_path / "reports"))
+    assets = model_assets(tasks, pretrain_scale=0.02)
+    result = dg.materialize([*assets, *model_checks(tasks)],
+                            resources={"store": store, "compute": ComputeResource(device="cpu"), **model_resources()})
+    assert result.success
+    assert (resolve_dir(tmp_path / "work" / "sensor_backbone") / "model.safetensors").exists()
+    assert (resolve_dir(tmp_path / "work" / "finetuned_equipment_failure") / "task_model.safetensors").exists()
+    assert not (tmp_path / "work" / "sensor_backbone" / "checkpoints").exists()
+    metrics = json.loads((tmp_path / "reports" / "equipment_failure" / "metrics.json").read_text())
+    assert {r["model"] for r in metrics["results"]} == {"pretrained", "scratch", "baseline"}
+    assert len(metrics["results"]) == 3 * 2 * len(tasks[0].seeds)
+    assert (tmp_path / "reports" / "summary.md").read_text().count("equipment_failure") >= 1
+    evals = result.get_asset_check_evaluations()
+    assert len(evals) == 1 and evals[0].check_name == CHECK_NAME
+    assert evals[0].severity == dg.AssetCheckSeverity.WARN
+    mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
+    md = mats["sensor_backbone"].materialization.metadata
+    assert md["steps"].value == 4 and md["params"].value > 0 and "loss_curve" in md
+
+
+def test_pretraining_assets_one_per_modality():
+    keys = {a.key.to_user_string() for a in pretraining_assets()}
+    assert keys == {"sensor_backbone", "image_backbone", "text_backbone"}
+
+
+def test_plant_prefix_gives_a_second_independent_model_graph():
+    from mfg_pipeline.assets.evaluation import tasks_for_datasets
+
+    tasks = tasks_for_datasets(["rul_dataset", "failure_dataset"])
+    assert [t.name for t in tasks] == ["equipment_failure", "remaining_useful_life"]
+    prefixed = _by_key(model_assets(tasks, prefix="cmapss"))
+    assert set(prefixed) == {"cmapss/sensor_backbone", "cmapss/finetuned_equipment_failure",
+                             "cmapss/finetuned_remaining_useful_life", "cmapss/evaluation_equipment_failure",
+                             "cmapss/evaluation_remaining_useful_life", "cmapss/evaluation_summary"}
+    assert _deps(prefixed["cmapss/finetuned_remaining_useful_life"]) == {"cmapss/sensor_backbone", "cmapss/rul_dataset"}
+    upstream = [dg.AssetSpec(k) for k in ["sensor_corpus", "image_corpus", "text_corpus", *{t.dataset for t in TASKS}]]
+    upstream += [dg.AssetSpec(["cmapss", k]) for k in ["sensor_corpus", "rul_dataset", "failure_dataset"]]
+    store = DataStore(landing_dir="l", work_dir="w", reports_dir="r")
+    dg.Definitions.validate_loadable(dg.Definitions(
+        assets=[*upstream, *model_assets(), *model_assets(tasks, prefix="cmapss")],
+        asset_checks=[*model_checks(), *model_checks(tasks, prefix="cmapss")],
+        resources={"store": store, "compute": ComputeResource(), **model_resources()}))

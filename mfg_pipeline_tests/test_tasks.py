@@ -1,0 +1,126 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mfg_pipeline.modalities import get_modality
+from mfg_pipeline.tasks import reports
+from mfg_pipeline.tasks.metrics import compute_metrics
+from mfg_pipeline.tasks.protocol import MODELS, label_subset, run_protocol, validation_split
+from mfg_pipeline.tasks.registry import TASKS, TaskSpec, get_task
+from mfg_pipeline_tests import synthetic as S
+
+
+def test_default_registry_has_the_five_tasks():
+    names = {t.name: t for t in TASKS}
+    assert set(names) == {"product_quality", "equipment_failure", "remaining_useful_life", "surface_defect_type",
+                          "maintenance_log_category"}
+    rul = names["remaining_useful_life"]
+    assert rul.kind == "regression" and rul.metric == "rmse" and rul.higher_is_better is False
+    assert names["surface_defect_type"].modality == "image" and names["maintenance_log_category"].modality == "text"
+    for t in TASKS:
+        assert len(t.seeds) >= 3 and min(t.label_fractions) <= 0.01 and max(t.label_fractions) == 1.0
+        assert t.finetune_mode in {"full", "linear_probe"}
+    assert get_task("product_quality").dataset == "quality_dataset"
+    assert TASKS[0].scaled(0.1).steps == max(2, round(TASKS[0].steps * 0.1))
+
+
+def test_label_subsets_are_deterministic_nested_stratified():
+    rng = np.random.default_rng(0)
+    y = np.concatenate([np.zeros(500, int), np.ones(20, int), np.full(3, 2)])
+    rng.shuffle(y)
+    a = label_subset(y, 0.01, seed=1, kind="classification")
+    b = label_subset(y, 0.01, seed=1, kind="classification")
+    assert np.array_equal(a, b)  # same subset for every model at a seed
+    assert set(np.unique(y[a])) == {0, 1, 2}  # at least one per class
+    c = label_subset(y, 0.1, seed=1, kind="classification")
+    assert set(a) <= set(c)  # nested
+    assert not np.array_equal(a, label_subset(y, 0.01, seed=2, kind="classification"))
+    assert len(label_subset(y, 1.0, seed=1, kind="classification")) == len(y)
+    r = label_subset(np.linspace(0, 1, 300), 0.05, seed=0, kind="regression")
+    assert len(r) == 15
+
+
+def test_validation_split_is_by_machine():
+    machines = np.repeat([f"M{i}" for i in range(10)], 10)
+    fit, val = validation_split(np.arange(100), machines, seed=0, min_val_samples=40)
+    assert val is not None and not set(machines[fit]) & set(machines[val])
+    fit2, val2 = validation_split(np.arange(10), machines, seed=0, min_val_samples=40)
+    assert val2 is None and len(fit2) == 10
+
+
+def test_metrics_values():
+    y = np.array([0, 1, 1, 0])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    m = compute_metrics("classification", y, proba)
+    assert m["accuracy"] == 0.75 and m["auroc"] == 1.0
+    r = compute_metrics("regression", np.array([1.0, 2.0]), np.array([2.0, 4.0]))
+    assert r["rmse"] == pytest.approx(np.sqrt(2.5)) and r["mae"] == 1.5
+
+
+def _tiny(task: TaskSpec) -> TaskSpec:
+    return replace(task, steps=6, eval_every=3, seeds=(0, 1, 2), label_fractions=(0.05, 1.0), min_val_samples=30)
+
+
+def test_protocol_and_report_schema(tmp_path):
+    task = _tiny(get_task("equipment_failure"))
+    backbone = get_modality("sensor").build(S.sensor_corpus(64), d_model=32, ff_dim=64)
+    dataset = S.sensor_dataset("failure_dataset", 120)
+    protocol = run_protocol(task, backbone, dataset)
+    rows = protocol["results"]
+    assert len(rows) == len(task.seeds) * len(task.label_fractions) * len(MODELS)
+    # every model at a (seed, fraction) saw the same number of labels
+    for s in task.seeds:
+        for f in task.label_fractions:
+            n = {r["n_labeled"] for r in rows if r["seed"] == s and r["label_fraction"] == f}
+            assert len(n) == 1
+    report = reports.build_report(task, protocol)
+    paths = reports.write_task_report(tmp_path / task.name, report)
+    data = json.loads(paths["metrics"].read_text())
+    for key in ("task", "modality", "metric", "higher_is_better", "split", "n_train", "n_test", "results"):
+        assert key in data
+    assert data["split"] == "test" and data["n_test"] == int((dataset.index["split"] == "test").sum())
+    for r in data["results"]:
+        assert r["model"] in {"pretrained", "scratch", "baseline"} and np.isfinite(r["value"])
+        assert set(r) >= {"model", "label_fraction", "seed", "value"}
+    assert paths["curve"].read_bytes()[:4] == b"\x89PNG"
+    assert "| pretrained |" in paths["table"].read_text()
+    summary = reports.write_summary(tmp_path, [data]).read_text()
+    assert "equipment_failure" in summary and "of 1" in summary
+
+
+def test_protocol_regression_and_text():
+    task = _tiny(get_task("remaining_useful_life"))
+    backbone = get_modality("sensor").build(S.sensor_corpus(64), d_model=32, ff_dim=64)
+    out = run_protocol(replace(task, seeds=(0,)), backbone, S.sensor_dataset("rul_dataset", 80, kind="regression"))
+    assert {r["model"] for r in out["results"]} == set(MODELS)
+    text_task = replace(_tiny(get_task("maintenance_log_category")), seeds=(0,), label_fractions=(0.1,))
+    text_bb = get_modality("text").build(S.text_corpus(100), hidden_size=32, intermediate_size=64, vocab_size=300)
+    out = run_protocol(text_task, text_bb, S.maintenance_log_dataset(60))
+    assert all(0.0 <= r["value"] <= 1.0 for r in out["results"])
+
+
+def test_summary_says_where_pretrained_loses():
+    base = {"task": "t", "modality": "sensor", "metric": "rmse", "higher_is_better": False, "split": "test",
+            "n_train": 10, "n_test": 5}
+    results = [{"model": "pretrained", "label_fraction": 0.01, "seed": s, "value": 10.0} for s in range(3)]
+    results += [{"model": "scratch", "label_fraction": 0.01, "seed": s, "value": 8.0} for s in range(3)]
+    text = reports.summary_markdown([{**base, "results": results}])
+    assert "NOT beat scratch" in text and "**t**" in text and "0 of 1" in text
+
+
+def test_task_model_with_tied_text_weights_saves_as_safetensors(tmp_path):
+    from mfg_pipeline.storage import atomic
+    from mfg_pipeline.tasks.heads import HeadSettings, train_head
+
+    bb = get_modality("text").build(S.text_corpus(80), hidden_size=32, intermediate_size=64, vocab_size=300)
+    data = S.maintenance_log_dataset(40)
+    inputs = bb.prepare(data)
+    y = data.index["target"].to_numpy()
+    for mode in ("linear_probe", "full"):
+        pred = train_head(bb, inputs, y, HeadSettings("classification", 5, mode, steps=3, batch_size=8))
+        pred.save(tmp_path / mode)
+        state = atomic.read_tensors(tmp_path / mode / "task_model.safetensors")
+        assert any(k.startswith("head.") for k in state) and any(k.startswith("backbone.") for k in state)
+        assert pred.predict(inputs).shape == (40, 5)
