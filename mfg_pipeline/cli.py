@@ -57,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="simulate (default profile) and materialize the whole graph")
     run.add_argument("--workers", type=int, default=int(os.environ.get("MFG_WORKERS", "2")))
     run.add_argument("--scale", default=None, help="simulator scale (tiny|default)")
-    run.add_argument("--data-only", action="store_true", help="stop after the data half")
+    run.add_argument("--data-only", action="store_true", help="stop after the data half (corpora and labeled datasets)")
     run.add_argument("--profile", choices=("default", "public"), default="default",
                      help="default: the plant simulator; public: adapters over the public datasets (MFG_PUBLIC_DATASETS)")
     args = parser.parse_args(argv)
 
     from mfg_pipeline.profiles import default_profile, public_profile
-    from mfg_pipeline.runner import materialize_all
+    from mfg_pipeline.runner import DATA_GROUPS, materialize_all
 
     profile = public_profile() if args.profile == "public" else default_profile()
     instance = _instance(profile)
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         days = simulate_landing(profile, args.scale)
     simulated = time.perf_counter() - started
-    summary = materialize_all(profile, days, instance, workers=args.workers, rest=True)
+    groups = DATA_GROUPS if args.data_only else None
+    summary = materialize_all(profile, days, instance, workers=args.workers, rest=True, groups=groups)
     report = {"days": len(days), "simulate_s": round(simulated, 1), "partitions_s": round(summary.partition_seconds, 1),
               "rest_s": round(summary.rest_seconds, 1), "total_s": round(time.perf_counter() - started, 1),
               "failed": summary.failed, "dagster_home": os.environ["DAGSTER_HOME"]}

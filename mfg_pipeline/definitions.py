@@ -4,9 +4,12 @@ import dagster as dg
 
 from mfg_pipeline.assets.cleaning import cleaning_assets
 from mfg_pipeline.assets.corpus import corpus_assets
+from mfg_pipeline.assets.evaluation import model_assets, tasks_for_datasets
 from mfg_pipeline.assets.ingestion import ingestion_assets, landing_specs
 from mfg_pipeline.assets.labels import label_assets
-from mfg_pipeline.profiles import Plant, Profile, default_profile
+from mfg_pipeline.assets.model_checks import model_checks, model_resources
+from mfg_pipeline.automation import automation_defs
+from mfg_pipeline.profiles import Plant, Profile, default_profile, public_profile
 from mfg_pipeline.resources import ComputeResource, DataStore
 
 
@@ -16,7 +19,11 @@ def daily_partitions(profile: Profile) -> dg.DailyPartitionsDefinition:
 
 def plant_assets(plant: Plant, partitions: dg.PartitionsDefinition) -> list:
     return [*landing_specs(plant), *ingestion_assets(plant, partitions), *cleaning_assets(plant, partitions),
-            *corpus_assets(plant), *label_assets(plant)]
+            *corpus_assets(plant), *label_assets(plant), *model_assets(tasks_for_datasets(plant.datasets), prefix=plant.name)]
+
+
+def plant_checks(plant: Plant) -> list:
+    return model_checks(tasks_for_datasets(plant.datasets), prefix=plant.name)
 
 
 def data_assets(profile: Profile) -> list:
@@ -30,11 +37,16 @@ def resources(profile: Profile) -> dict:
                            reports_dir=str(profile.reports_dir)),
         "compute": ComputeResource(device=dg.EnvVar("MFG_DEVICE").get_value("auto"),
                                    precision=dg.EnvVar("MFG_PRECISION").get_value("fp32")),
+        **model_resources(),
     }
 
 
 def build_definitions(profile: Profile) -> dg.Definitions:
-    return dg.Definitions(assets=data_assets(profile), resources=resources(profile))
+    return dg.Definitions(assets=data_assets(profile), asset_checks=[c for p in profile.plants for c in plant_checks(p)],
+                          resources=resources(profile), **automation_defs(profile))
 
 
 defs = build_definitions(default_profile())
+# The public datasets (issue 12), a second code location; loads without the datasets directory
+# (the adapters read it, not the definitions: assets then just find no landing files).
+public_defs = build_definitions(public_profile())

@@ -51,17 +51,24 @@ class _borrowed:
         return False
 
 
-def materialize_rest(profile: Profile, instance: dg.DagsterInstance, selection=None,
-                     run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+DATA_GROUPS = ("corpus", "labels")
+
+
+def materialize_rest(profile: Profile, instance: dg.DagsterInstance, groups: tuple[str, ...] | None = None,
+                     run_config: dict | None = None, selection: list[dg.AssetKey] | None = None,
+                     ) -> dg.ExecuteInProcessResult:
+    """Every unpartitioned asset (corpora, datasets, models, reports), those of ``groups``, or
+    exactly ``selection``."""
     defs = build_definitions(profile)
     graph = defs.resolve_asset_graph()
-    keys = selection or [k for k in graph.materializable_asset_keys if not graph.get(k).is_partitioned]
+    keys = selection or [k for k in graph.materializable_asset_keys
+                         if not graph.get(k).is_partitioned and (groups is None or graph.get(k).group_name in groups)]
     return dg.materialize(_assets(defs), selection=keys, resources=defs.resources, instance=instance,
                           run_config=run_config or {}, raise_on_error=False)
 
 
 def materialize_all(profile: Profile, days: list[str], instance: dg.DagsterInstance, workers: int = 1,
-                    rest: bool = True) -> RunSummary:
+                    rest: bool = True, groups: tuple[str, ...] | None = None) -> RunSummary:
     start = time.perf_counter()
     if workers <= 1:
         ok = [materialize_partition(profile, d, instance) for d in days]
@@ -72,7 +79,7 @@ def materialize_all(profile: Profile, days: list[str], instance: dg.DagsterInsta
     middle = time.perf_counter()
     failed = [d for d, good in zip(days, ok) if not good]
     if rest and not failed:
-        result = materialize_rest(profile, instance)
+        result = materialize_rest(profile, instance, groups)
         if not result.success:
             failed.append("unpartitioned assets")
     return RunSummary(days, middle - start, time.perf_counter() - middle, failed)

@@ -11,7 +11,7 @@ from mfg_pipeline.datasets.splits import machine_split
 from mfg_pipeline.definitions import defs
 from mfg_pipeline.landing.contract import LandingLayout
 from mfg_pipeline.landing.partitioning import LandingIndex
-from mfg_pipeline.runner import materialize_partition, materialize_rest
+from mfg_pipeline.runner import DATA_GROUPS, materialize_partition, materialize_rest
 from mfg_pipeline.storage import versioned
 from mfg_pipeline.storage.artifacts import load_corpus, load_labeled_dataset
 
@@ -35,7 +35,7 @@ def materialized(tiny_profile, instance):
     assert len(days) == 3
     for day in days:
         assert materialize_partition(tiny_profile, day, instance)
-    result = materialize_rest(tiny_profile, instance)
+    result = materialize_rest(tiny_profile, instance, groups=DATA_GROUPS)
     assert result.success
     return tiny_profile, days, instance
 

@@ -57,7 +57,7 @@ def _finish(name: str, modality: str, inputs_tensor, index: pd.DataFrame, kind: 
     index = index.reset_index(drop=True)
     split = assign_splits(index, test_fraction, duplicate_key)
     if inputs_tensor is not None:
-        inputs_tensor = inputs_tensor[torch.as_tensor(split.index.to_numpy(), dtype=torch.long)]
+        inputs_tensor = inputs_tensor[torch.as_tensor(split.index.to_numpy().copy(), dtype=torch.long)]
     split = split.reset_index(drop=True)
     meta = {"kind": kind, "target": target, "split_rule": SPLIT_RULE, "classes": list(classes) if classes else None,
             "n_train": int((split["split"] == "train").sum()), "n_test": int((split["split"] == "test").sum()),
