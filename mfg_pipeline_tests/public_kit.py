@@ -10,7 +10,7 @@ import pytest
 from mfg_pipeline.cleaning import partition as cleaning
 from mfg_pipeline.datasets.labeled import DATASETS, DatasetInputs
 from mfg_pipeline.landing import ingest
-from mfg_pipeline.landing.contract import LABEL_TABLES, LandingLayout
+from mfg_pipeline.landing.contract import LandingLayout
 from mfg_pipeline.landing.partitioning import LandingIndex
 from mfg_pipeline.profiles import Plant, public_plants
 from mfg_pipeline_tests.conftest import SHARED_DATASETS
@@ -54,13 +54,4 @@ def clean_plant(plant: Plant, landing_root: Path, work: Path) -> dict[str, list[
 def build(plant: Plant, cleaned: dict[str, list[tuple[str, Path]]], dataset: str | None = None):
     spec = DATASETS[dataset or plant.datasets[0]]
 
-    def parts(source: str) -> list:
-        return cleaned.get(source, []) if source in spec.sources else []
-
-    inputs = DatasetInputs(
-        sensor=parts("sensor"), image=parts("image"), text=parts("text"), quality=parts("quality"),
-        failures=parts("failures"), channels=plant.channels, window=plant.window,
-        sample_period_s=plant.sample_period_s, test_fraction=plant.test_fraction,
-        classes={"image": plant.image.classes if plant.image else (), "text": plant.text.classes if plant.text else ()},
-        tables={s: parts(s) for s in spec.sources if s in LABEL_TABLES})
-    return spec.build(inputs)
+    return spec.build(DatasetInputs.for_plant(plant, spec.sources, lambda source: cleaned.get(source, [])))

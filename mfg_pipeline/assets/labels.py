@@ -6,7 +6,6 @@ from mfg_pipeline.assets.cleaning import CLEANED, cleaned_days
 from mfg_pipeline.assets.keys import key
 from mfg_pipeline.assets.metadata import counts_table, preview
 from mfg_pipeline.datasets.labeled import DATASETS, DatasetInputs, DatasetSpec
-from mfg_pipeline.landing.contract import LABEL_TABLES
 from mfg_pipeline.profiles import Plant
 from mfg_pipeline.resources import DataStore
 from mfg_pipeline.storage.artifacts import LabeledDataset, save_labeled_dataset
@@ -36,17 +35,9 @@ def _dataset_asset(plant: Plant, spec: DatasetSpec) -> dg.AssetsDefinition:
               kinds={"pandas" if spec.modality == "text" else "pytorch"}, description=spec.build.__doc__)
     def labeled_dataset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
         def parts(source: str) -> list:
-            if source not in sources:
-                return []
             return [(d, store.asset_dir(plant.path(CLEANED[source]), d)) for d in cleaned_days(context, sources[source])]
 
-        inputs = DatasetInputs(
-            sensor=parts("sensor"), image=parts("image"), text=parts("text"), quality=parts("quality"),
-            failures=parts("failures"), channels=plant.channels, window=plant.window,
-            sample_period_s=plant.sample_period_s, test_fraction=plant.test_fraction,
-            classes={"image": plant.image.classes if plant.image else (), "text": plant.text.classes if plant.text else ()},
-            tables={s: parts(s) for s in spec.sources if s in LABEL_TABLES})
-        dataset = spec.build(inputs)
+        dataset = spec.build(DatasetInputs.for_plant(plant, spec.sources, parts))
         save_labeled_dataset(store.asset_dir(plant.path(spec.name)), dataset)
         return dg.MaterializeResult(metadata=_metadata(dataset))
 

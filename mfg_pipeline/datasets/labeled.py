@@ -17,6 +17,7 @@ import torch
 from mfg_pipeline.cleaning.partition import read_images, read_kept
 from mfg_pipeline.datasets.splits import SPLIT_RULE, assign_splits
 from mfg_pipeline.datasets.windows import to_ns, windows_ending_at
+from mfg_pipeline.landing.contract import LABEL_TABLES
 from mfg_pipeline.storage.artifacts import LabeledDataset
 
 
@@ -40,6 +41,20 @@ class DatasetInputs:
     @property
     def max_gap_s(self) -> float:
         return 2.5 * self.sample_period_s
+
+    @classmethod
+    def for_plant(cls, plant, sources: tuple[str, ...], parts: Callable[[str], list[tuple[str, Path]]]) -> "DatasetInputs":
+        """The inputs of a dataset of ``plant`` that reads ``sources``; ``parts(source)`` lists
+        that source's cleaned partitions."""
+        def read(source: str) -> list[tuple[str, Path]]:
+            return parts(source) if source in sources else []
+
+        return cls(
+            sensor=read("sensor"), image=read("image"), text=read("text"), quality=read("quality"),
+            failures=read("failures"), channels=plant.channels, window=plant.window,
+            sample_period_s=plant.sample_period_s, test_fraction=plant.test_fraction,
+            classes={"image": plant.image.classes if plant.image else (), "text": plant.text.classes if plant.text else ()},
+            tables={s: read(s) for s in sources if s in LABEL_TABLES})
 
 
 def _readings_by_day(inputs: DatasetInputs) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -172,8 +187,8 @@ def build_rul_dataset(inputs: DatasetInputs, cap_h: float = 48.0, every: int = 3
                    inputs.test_fraction, cap_h=cap_h, channels=inputs.channels)
 
 
-def build_defect_dataset(inputs: DatasetInputs) -> LabeledDataset:
-    classes = inputs.classes["image"]
+def labeled_images(inputs: DatasetInputs, size: int) -> tuple[torch.Tensor, pd.DataFrame]:
+    """Every labeled image of the cleaned partitions with its index row and integer target."""
     chunks, rows = [], []
     for _, folder in inputs.image:
         images, index = read_images(folder)
@@ -181,10 +196,17 @@ def build_defect_dataset(inputs: DatasetInputs) -> LabeledDataset:
         if labeled.any():
             chunks.append(images[torch.from_numpy(labeled.copy())])
             rows.append(index[labeled])
-    tensor = torch.cat(chunks) if chunks else torch.zeros((0, 1, 64, 64), dtype=torch.uint8)
-    index = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["file", "sha256", "label", "machine_id", "timestamp"])
-    index["machine_id"] = index["machine_id"].fillna("unknown")
-    index["target"] = index["label"].map({c: i for i, c in enumerate(classes)}).astype("int64")
+    tensor = torch.cat(chunks) if chunks else torch.zeros((0, 1, size, size), dtype=torch.uint8)
+    index = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["file", "sha256", "label", "machine_id", "timestamp"])
+    index["target"] = index["label"].map({c: i for i, c in enumerate(inputs.classes["image"])}).astype("int64")
+    return tensor, index
+
+
+def build_defect_dataset(inputs: DatasetInputs) -> LabeledDataset:
+    """Labeled inspection image -> defect class; split by machine, identical images kept out of train."""
+    classes = inputs.classes["image"]
+    tensor, index = labeled_images(inputs, 64)
     return _finish("defect_dataset", "image", tensor, index, "classification", "defect_type",
                    inputs.test_fraction, classes=classes, duplicate_key="sha256")
 

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mfg_pipeline.cleaning.partition import read_images, read_kept
-from mfg_pipeline.datasets.labeled import DATASETS, DatasetInputs, DatasetSpec
+from mfg_pipeline.cleaning.partition import read_kept
+from mfg_pipeline.datasets.labeled import DATASETS, DatasetInputs, DatasetSpec, labeled_images
 from mfg_pipeline.datasets.splits import SPLIT_SALT
 from mfg_pipeline.datasets.windows import sliding_windows, to_ns, windows_ending_at
 from mfg_pipeline.landing.adapters import ai4i, cmapss, cwru
@@ -221,17 +221,7 @@ def build_cwru_fault_dataset(inputs: DatasetInputs) -> LabeledDataset:
 def build_neu_defect_dataset(inputs: DatasetInputs) -> LabeledDataset:
     """NEU surface image -> 6 defect classes; stratified split per image, identical images on one side."""
     classes = inputs.classes["image"]
-    chunks, rows = [], []
-    for _, folder in inputs.image:
-        images, index = read_images(folder)
-        labeled = index["label"].notna().to_numpy()
-        if labeled.any():
-            chunks.append(images[torch.from_numpy(labeled.copy())])
-            rows.append(index[labeled])
-    tensor = torch.cat(chunks) if chunks else torch.zeros((0, 1, 200, 200), dtype=torch.uint8)
-    index = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["file", "sha256", "label", "machine_id", "timestamp"])
-    index["target"] = index["label"].map({c: i for i, c in enumerate(classes)}).astype("int64")
+    tensor, index = labeled_images(inputs, 200)
     index["split"] = stratified_group_split(index["label"], index["sha256"], inputs.test_fraction) if len(index) else []
     duplicates = int(index["sha256"].duplicated(keep=False).sum()) if len(index) else 0
     return _finish("neu_defect_dataset", "image", tensor, index, "classification", "defect_type",
