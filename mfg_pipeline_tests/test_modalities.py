@@ -78,3 +78,43 @@ def test_text_tokenizer_is_trained_on_the_corpus():
     assert bb.tokenizer.token_to_id("[UNK]") not in ids
     batch = bb.tokenize(["replaced hydraulic hose", "checked"])
     assert batch["input_ids"].shape[0] == 2 and batch["attention_mask"][1].sum() < batch["attention_mask"][0].sum()
+
+
+def test_image_features_pool_every_stage_and_ignore_lighting():
+    bb = get_modality("image").build(S.image_corpus(8), view_size=32)
+    # shufflenet_v2_x0_5 stages 48 + 96 + 192 channels and conv5 1024
+    assert bb.feature_dim == 48 + 96 + 192 + 1024
+    x = S.defect_dataset(6).inputs.float()
+    a = bb.embed(x.round().to(torch.uint8))
+    darker = (x * 0.6 + 20).round().to(torch.uint8)  # gain + offset: per-image standardisation removes it
+    assert a.shape == (6, bb.feature_dim)
+    cos = torch.nn.functional.cosine_similarity(a, bb.embed(darker), dim=1)
+    assert bool((cos > 0.97).all()), cos
+    plain = get_modality("image").build(S.image_corpus(8), view_size=32, multi_scale=False, standardize="fixed")
+    assert plain.feature_dim == 1024
+
+
+def test_text_features_pool_every_layer_and_whole_words_are_masked_together():
+    bb = get_modality("text").build(S.text_corpus(120), **TINY["text"])
+    assert bb.feature_dim == 32 * (bb.mlm.config.num_hidden_layers + 1)
+    inputs = bb.tokenize(["replaced hydraulic hose", "checked"])
+    assert bb.embed(inputs).shape == (2, bb.feature_dim)
+    # a word split into pieces is masked as a whole
+    vocab = bb.tokenizer.get_vocab()
+    cont = [t for t in vocab if t.startswith("##")]
+    assert cont, "the tiny vocabulary has continuation pieces"
+    head = next(t for t in vocab if not t.startswith("##") and t not in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"))
+    ids = torch.tensor([[vocab["[CLS]"], vocab[head], vocab[cont[0]], vocab[cont[1]], vocab[head], vocab["[SEP]"]]] * 64)
+    mask = torch.ones_like(ids)
+    captured = {}
+    original = bb.mlm.forward
+
+    def spy(input_ids=None, attention_mask=None, labels=None):
+        captured["labels"] = labels
+        return original(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+
+    bb.mlm.forward = spy
+    bb.ssl_loss({"input_ids": ids, "attention_mask": mask}, torch.Generator().manual_seed(0))
+    chosen = captured["labels"] != -100
+    assert torch.equal(chosen[:, 1], chosen[:, 2]) and torch.equal(chosen[:, 1], chosen[:, 3])
+    assert chosen[:, 1].any() and not chosen[:, 0].any() and not chosen[:, 5].any()

@@ -124,3 +124,48 @@ def test_task_model_with_tied_text_weights_saves_as_safetensors(tmp_path):
         state = atomic.read_tensors(tmp_path / mode / "task_model.safetensors")
         assert any(k.startswith("head.") for k in state) and any(k.startswith("backbone.") for k in state)
         assert pred.predict(inputs).shape == (40, 5)
+
+
+def test_closed_form_probe_classification_matches_sklearn_and_picks_c_by_cv():
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from mfg_pipeline.tasks.heads import HeadSettings, fit_probe, train_head
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    x = rng.normal(size=(60, 10)) * 3 + 5
+    x[:, 0] += 12 * y  # one informative feature
+    feats = torch.as_tensor(x, dtype=torch.float32)
+    pred = train_head(None, feats, y, HeadSettings("classification", 4, "linear_probe", steps=0))
+    assert pred.result.steps_done == 0 and pred.result.best_value in set(np.logspace(-3, 1, 9).tolist())
+    proba = pred.predict(feats)
+    assert proba.shape == (60, 4) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert proba[:, 3].max() < 1e-6  # a class without labels is never predicted
+    assert (proba.argmax(1) == y).mean() > 0.9
+    xs = (x - x.mean(0)) / x.std(0)
+    ref = LogisticRegression(C=pred.result.best_value, class_weight="balanced", max_iter=1000).fit(xs, y)
+    assert np.allclose(proba[:, :3], ref.predict_proba(xs), atol=1e-4)
+    # one label per class: no CV possible, the strongly regularised prior
+    one = fit_probe(None, feats[[0, 20, 40]], y[[0, 20, 40]], HeadSettings("classification", 3, "linear_probe", 0))
+    assert one.result.best_value == 1e-2
+
+
+def test_closed_form_probe_binary_and_regression():
+    import torch
+
+    from mfg_pipeline.tasks.heads import HeadSettings, train_head
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 6))
+    yb = (x[:, 1] > 0).astype(int)
+    feats = torch.as_tensor(x, dtype=torch.float32)
+    pb = train_head(None, feats, yb, HeadSettings("classification", 2, "linear_probe", steps=0)).predict(feats)
+    assert compute_metrics("classification", yb, pb)["auroc"] > 0.98
+    yr = (3 * x[:, 2] - x[:, 0] + 50).astype(np.float32)
+    pr = train_head(None, feats, yr, HeadSettings("regression", 1, "linear_probe", steps=0))
+    assert pr.result.best_value <= 1.0  # clean linear target: little shrinkage chosen by LOO
+    assert compute_metrics("regression", yr, pr.predict(feats))["rmse"] < 0.2
+    # the SGD probe stays available
+    sgd = train_head(None, feats, yr, HeadSettings("regression", 1, "linear_probe", steps=5, probe="sgd"))
+    assert sgd.result.steps_done == 5

@@ -44,7 +44,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     settings = HeadSettings(kind=task.kind, n_outputs=n_out, mode=task.finetune_mode, steps=task.steps,
                             batch_size=task.batch_size, lr=task.lr, body_lr_scale=task.body_lr_scale,
                             weight_decay=task.weight_decay, eval_every=task.eval_every, patience=task.patience,
-                            seed=seed)
+                            seed=seed, probe=task.probe)
     val = (take(inputs, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
     predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
                            runtime=runtime)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mfg_pipeline.assets.ingestion import RETRY
 from mfg_pipeline.modalities import MODALITIES, ModalitySpec
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
@@ -49,6 +50,8 @@ def _backbone_asset(spec: ModalitySpec, scale: float, prefix: str) -> dg.AssetsD
         group_name="pretraining",
         kinds=set(spec.kinds),
         deps=[asset_key(prefix, spec.corpus_asset)],
+        retry_policy=RETRY,  # a retried step resumes from its checkpoint
+        pool="gpu",  # `dagster instance concurrency set gpu 1` serialises training on one GPU
         description=f"Self-supervised {spec.name} backbone ({spec.backbone_cls.__name__}) pretrained on "
                     f"`{spec.corpus_asset}`; safetensors + JSON config.",
     )
@@ -60,7 +63,9 @@ def _backbone_asset(spec: ModalitySpec, scale: float, prefix: str) -> dg.AssetsD
         steps = config.steps if config.steps is not None else max(
             2, round(spec.pretrain_defaults.steps * scale * config.scale))
         out = store.asset_dir(asset_path(prefix, spec.backbone_asset))
-        ckpt = out / "checkpoints" / context.run.run_id  # a retry of this run resumes; a new run starts fresh
+        # Keyed by the root run: a step retry and a re-execution of a killed run ("from failure")
+        # resume from the last checkpoint; a brand-new run starts fresh.
+        ckpt = out / "checkpoints" / (context.run.root_run_id or context.run.run_id)
         backbone, result = spec.pretrain(corpus, steps=steps, batch_size=config.batch_size, lr=config.lr,
                                          seed=config.seed, runtime=runtime, checkpoint_dir=ckpt,
                                          checkpoint_every=config.checkpoint_every)

@@ -70,8 +70,8 @@ class ModalitySpec:
 
 MODALITIES: dict[str, ModalitySpec] = {
     "sensor": ModalitySpec("sensor", SensorBackbone, PretrainSettings(steps=200, batch_size=64, lr=1e-3)),
-    "image": ModalitySpec("image", ImageBackbone, PretrainSettings(steps=120, batch_size=64, lr=2e-3)),
-    "text": ModalitySpec("text", TextBackbone, PretrainSettings(steps=300, batch_size=64, lr=2e-3),
+    "image": ModalitySpec("image", ImageBackbone, PretrainSettings(steps=150, batch_size=64, lr=5e-3)),
+    "text": ModalitySpec("text", TextBackbone, PretrainSettings(steps=500, batch_size=64, lr=3e-3),
                          kinds=frozenset({"huggingface", "pytorch"})),
 }
 

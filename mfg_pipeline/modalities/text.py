@@ -29,7 +29,7 @@ TOKENIZER_JSON = "tokenizer.json"
 HF_DIR = "hf"
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "vocab_size": 2000,
+    "vocab_size": 600,  # ~870 distinct words in the corpus: sub-word pieces shared by typos/abbreviations
     "min_frequency": 2,
     "lowercase": True,
     "hidden_size": 128,
@@ -39,6 +39,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_length": 48,
     "dropout": 0.1,
     "mlm_probability": 0.15,
+    "whole_word_mask": True,  # mask every piece of a chosen word (## continuation pieces follow their head)
+    "pool_layers": "all",  # features: mean-pooled token states of the embedding layer and every layer | last
 }
 
 
@@ -70,7 +72,12 @@ class TextBackbone(Backbone):
                 attention_probs_dropout_prob=config["dropout"])
             mlm = BertForMaskedLM(bert_config)
         self.mlm = mlm
-        self.feature_dim = int(self.mlm.config.hidden_size)
+        self.continuation = torch.zeros(tokenizer.get_vocab_size(), dtype=torch.bool)
+        for token, idx in tokenizer.get_vocab().items():
+            if token.startswith("##"):
+                self.continuation[idx] = True
+        n_pooled = self.mlm.config.num_hidden_layers + 1 if config["pool_layers"] == "all" else 1
+        self.feature_dim = int(self.mlm.config.hidden_size) * n_pooled
 
     @classmethod
     def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "TextBackbone":
@@ -100,9 +107,18 @@ class TextBackbone(Backbone):
 
     def forward(self, inputs: Inputs) -> torch.Tensor:
         mask = inputs["attention_mask"]
-        hidden = self.mlm.bert(input_ids=inputs["input_ids"], attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+        ids = inputs["input_ids"]
+        keep = mask.bool()
+        for sid in (self.special_ids[2], self.special_ids[3]):  # [CLS]/[SEP] carry no content
+            keep &= ids != sid
+        keep = torch.where(keep.any(1, keepdim=True), keep, mask.bool())
+        m = keep.unsqueeze(-1).float()
+        if self.config["pool_layers"] == "all":
+            states = self.mlm.bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        else:
+            states = (self.mlm.bert(input_ids=ids, attention_mask=mask).last_hidden_state,)
+        pooled = [(h.float() * m).sum(1) / m.sum(1).clamp_min(1.0) for h in states]
+        return torch.cat(pooled, dim=-1)
 
     def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
         """BERT masking: 15% of non-special tokens; 80% [MASK], 10% random, 10% unchanged."""
@@ -111,6 +127,12 @@ class TextBackbone(Backbone):
         for sid in self.special_ids:
             special |= ids == sid
         u = torch.rand(ids.shape, generator=gen).to(ids.device)
+        if self.config["whole_word_mask"]:
+            # a continuation piece (##x) takes the draw of the word's first piece
+            cont = self.continuation.to(ids.device)[ids] & mask.bool()
+            pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+            head = torch.cummax(torch.where(cont, torch.zeros_like(pos), pos), dim=1).values
+            u = torch.gather(u, 1, head)
         chosen = (u < self.config["mlm_probability"]) & ~special & mask.bool()
         if not chosen.any():  # guarantee at least one target
             cand = (~special & mask.bool()).nonzero()

@@ -8,6 +8,7 @@ validation loss.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class HeadSettings:
     eval_every: int = 0
     patience: int = 0
     seed: int = 0
+    probe: str = "cv"  # linear_probe solver: cv (closed form, regularisation by internal CV) | sgd (the loop)
 
 
 def _targets(kind: str, y: np.ndarray) -> torch.Tensor:
@@ -123,6 +125,8 @@ def train_head(
     precomputed embeddings). With a backbone and mode ``full`` the (copied) body is trained too
     at ``lr * body_lr_scale``; in ``linear_probe`` mode it stays frozen."""
     runtime = runtime or Runtime.create("cpu")
+    if settings.mode != "full" and settings.probe == "cv":
+        return fit_probe(backbone, train_inputs, y_train, settings, val=val, runtime=runtime)
     kind = settings.kind
     body = None
     if backbone is not None:
@@ -188,3 +192,109 @@ def train_head(
     if body is not None and settings.mode != "full":
         model = TaskModel(body, head)  # the deployable model: frozen body + trained head
     return Predictor(model, kind, result)
+
+
+PROBE_CS = tuple(float(c) for c in np.logspace(-3, 1, 5))
+PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
+
+
+def _cv_folds(y: np.ndarray, kind: str, max_folds: int = 3) -> int:
+    """Folds for choosing the regularisation (0: too few labels, use the prior)."""
+    if kind == "regression":
+        return 0  # ridge uses exact leave-one-out
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    return int(min(max_folds, counts.min())) if len(counts) > 1 and counts.min() >= 2 else 0
+
+
+def fit_probe(
+    backbone: Backbone | None,
+    train_inputs: Inputs,
+    y_train: np.ndarray,
+    settings: HeadSettings,
+    *,
+    val: tuple[Inputs, np.ndarray] | None = None,
+    runtime: Runtime | None = None,
+) -> Predictor:
+    """Closed-form linear probe on frozen, standardised features.
+
+    Classification: class-balanced multinomial logistic regression whose inverse
+    regularisation ``C`` is chosen by stratified k-fold CV (log loss) on the labeled subset;
+    with fewer than two labels per class there is nothing to validate on and ``C`` is the
+    strongly regularising prior ``1e-2`` (one-shot: close to a nearest-class-mean classifier).
+    Regression: ridge on standardised targets with ``alpha`` by exact leave-one-out (RidgeCV).
+    The validation subset, if given, is merged into the fit data (CV does its job). The solution
+    is written into the same ``Head`` (standardisation buffers + linear layer) that SGD heads use,
+    so predictions, saving and the deployable model are unchanged.
+    """
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
+    from sklearn.model_selection import StratifiedKFold
+
+    runtime = runtime or Runtime.create("cpu")
+    body = backbone
+    feats = train_inputs if body is None else body.embed(train_inputs, runtime)
+    y = np.asarray(y_train)
+    if val is not None:
+        vf = val[0] if body is None else body.embed(val[0], runtime)
+        feats, y = torch.cat([feats.float(), vf.float()]), np.concatenate([y, np.asarray(val[1])])
+    x = feats.float().cpu()
+    n, d = x.shape
+    head = Head(d, settings.n_outputs)
+    mean = x.mean(0)
+    std = x.std(0, unbiased=False).clamp_min(1e-4) if n > 1 else torch.ones(d)
+    head.feat_mean.copy_(mean)
+    head.feat_std.copy_(std)
+    xs = ((x - mean) / std).double().numpy()
+    info: dict[str, float] = {}
+    with torch.no_grad():
+        if settings.kind == "regression":
+            yt = torch.as_tensor(y, dtype=torch.float64)
+            t_mean, t_std = float(yt.mean()), (float(yt.std(unbiased=False)) if n > 1 else 1.0)
+            t_std = max(t_std, 1e-3)
+            head.target_mean.fill_(t_mean)
+            head.target_std.fill_(t_std)
+            ys = (yt.numpy() - t_mean) / t_std
+            model = RidgeCV(alphas=PROBE_ALPHAS).fit(xs, ys) if n > 2 else RidgeCV(alphas=(1e3,)).fit(xs, ys)
+            info["alpha"] = float(model.alpha_)
+            head.linear.weight.zero_()
+            head.linear.weight[0] = torch.as_tensor(model.coef_, dtype=torch.float32)
+            head.linear.bias.fill_(float(model.intercept_))
+            train_loss = float(np.mean((model.predict(xs) - ys) ** 2))
+        else:
+            y = y.astype(np.int64)
+            classes = np.unique(y)
+            head.linear.weight.zero_()
+            head.linear.bias.fill_(-30.0)  # classes without labels are never predicted
+            if len(classes) < 2:
+                head.linear.bias[int(classes[0])] = 0.0
+                train_loss = 0.0
+            else:
+                # With fewer samples than features the L2-regularised solution lies in the span
+                # of the training rows: fit in that n-dimensional basis (exactly the same
+                # optimum, a fraction of the cost) and map the weights back.
+                basis = np.linalg.svd(xs, full_matrices=False)[2] if n < d else None
+                xf = xs @ basis.T if basis is not None else xs
+                folds = _cv_folds(y, "classification")
+                if folds >= 2:
+                    with warnings.catch_warnings():  # sklearn 1.9 announces attribute/default changes
+                        warnings.simplefilter("ignore", FutureWarning)
+                        model = LogisticRegressionCV(
+                            Cs=list(PROBE_CS), cv=StratifiedKFold(folds, shuffle=True, random_state=settings.seed),
+                            scoring="neg_log_loss", class_weight="balanced", max_iter=500, tol=1e-3).fit(xf, y)
+                    c = float(np.atleast_1d(model.C_)[0])
+                else:
+                    c = 1e-2
+                model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000).fit(xf, y)
+                info["C"] = c
+                weights = model.coef_ @ basis if basis is not None else model.coef_
+                coef, icpt = torch.as_tensor(weights, dtype=torch.float32), torch.as_tensor(model.intercept_,
+                                                                                            dtype=torch.float32)
+                rows = torch.as_tensor(model.classes_.astype(np.int64))
+                if len(model.classes_) == 2 and coef.shape[0] == 1:  # binary: softmax([-z/2, z/2]) = sigmoid(z)
+                    coef, icpt = torch.cat([-coef / 2, coef / 2]), torch.cat([-icpt / 2, icpt / 2])
+                head.linear.weight[rows] = coef
+                head.linear.bias[rows] = icpt
+                proba = model.predict_proba(xf)
+                train_loss = float(-np.mean(np.log(proba[np.arange(n), np.searchsorted(model.classes_, y)] + 1e-12)))
+    result = LoopResult(history=[train_loss], steps_done=0, best_value=next(iter(info.values()), None))
+    return Predictor(TaskModel(body, head), settings.kind, result)

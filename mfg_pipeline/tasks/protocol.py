@@ -109,7 +109,8 @@ def validation_split(positions: np.ndarray, machine_ids: np.ndarray, seed: int, 
 def _settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float) -> HeadSettings:
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
-                        eval_every=task.eval_every, patience=task.patience, seed=seed)
+                        eval_every=task.eval_every, patience=task.patience, seed=seed,
+                        probe=task.probe)
 
 
 def run_protocol(

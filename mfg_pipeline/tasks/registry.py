@@ -22,6 +22,7 @@ class TaskSpec:
     label_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1, 2)
     finetune_mode: str = "linear_probe"  # linear_probe | full
+    probe: str = "cv"  # linear_probe solver: cv (closed form, regularisation by internal CV) | sgd
     steps: int = 100  # optimizer steps per model and run (the same for pretrained and scratch)
     batch_size: int = 32
     lr: float = 3e-3
