@@ -75,12 +75,12 @@ def test_protocol_and_report_schema(tmp_path):
         for f in task.label_fractions:
             n = {r["n_labeled"] for r in rows if r["seed"] == s and r["label_fraction"] == f}
             assert len(n) == 1
-    report = reports.build_report(task, protocol)
+    report = reports.build_report(task, protocol, split="test: held-out machines")
     paths = reports.write_task_report(tmp_path / task.name, report)
     data = json.loads(paths["metrics"].read_text())
     for key in ("task", "modality", "metric", "higher_is_better", "split", "n_train", "n_test", "results"):
         assert key in data
-    assert data["split"] == "test" and data["n_test"] == int((dataset.index["split"] == "test").sum())
+    assert data["split"] == "test: held-out machines" and data["n_test"] == int((dataset.index["split"] == "test").sum())
     for r in data["results"]:
         assert r["model"] in {"pretrained", "scratch", "baseline"} and np.isfinite(r["value"])
         assert set(r) >= {"model", "label_fraction", "seed", "value"}

@@ -30,7 +30,8 @@ def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None, 
     backbone = get_modality(task.modality).load(store.asset_dir(asset_path(prefix, task.backbone_asset)))
     dataset = artifacts.load_labeled_dataset(store.asset_dir(asset_path(prefix, task.dataset)))
     protocol = run_protocol(task, backbone, dataset, runtime, log=log)
-    report = reports.build_report(task, protocol, runtime=protocol["runtime"],
+    report = reports.build_report(task, protocol, split=f"test: {dataset.meta.get('split_rule', 'held-out test split')}",
+                                  runtime=protocol["runtime"],
                                   n_classes=protocol["n_classes"], classes=dataset.meta.get("classes"))
     reports.write_task_report(store.report_dir(asset_path(prefix, task.name)), report)
     return report

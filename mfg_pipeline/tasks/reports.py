@@ -18,7 +18,9 @@ MODEL_ORDER = ("pretrained", "scratch", "baseline")
 REQUIRED_KEYS = ("task", "modality", "metric", "higher_is_better", "split", "n_train", "n_test", "results")
 
 
-def build_report(task: TaskSpec, protocol: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def build_report(task: TaskSpec, protocol: dict[str, Any], split: str = "held-out test split of the dataset",
+                 **extra: Any) -> dict[str, Any]:
+    """``split`` says how the test samples were held out (the dataset's split rule)."""
     return {
         "task": task.name,
         "modality": task.modality,
@@ -26,7 +28,7 @@ def build_report(task: TaskSpec, protocol: dict[str, Any], **extra: Any) -> dict
         "kind": task.kind,
         "metric": task.metric,
         "higher_is_better": task.higher_is_better,
-        "split": "test",
+        "split": split,
         "n_train": protocol["n_train"],
         "n_test": protocol["n_test"],
         "finetune_mode": task.finetune_mode,
