@@ -92,3 +92,43 @@ def test_readers_never_see_a_version_disappear_while_it_is_republished(raced):
     root, _, _ = raced
     reads = json.loads((root / "reads.json").read_text())
     assert reads["reads"] > 0 and reads["errors"] == []
+
+
+MATERIALIZE_DAY = """
+import sys
+from pathlib import Path
+from mfg_pipeline.profiles import default_profile
+from mfg_pipeline.runner import materialize_partition
+sys.exit(0 if materialize_partition(default_profile(Path(sys.argv[1])), sys.argv[2]) else 1)
+"""
+
+
+def test_two_dagster_materializations_of_the_same_partition_at_once(tiny_profile, tmp_path):
+    """Two whole Dagster runs of the same day, started together in two processes on one
+    instance: both succeed, and the day ends as exactly one complete, balanced version."""
+    import os
+    import subprocess
+    import sys
+
+    from mfg_pipeline.assets.cleaning import CLEANED
+    from mfg_pipeline_tests.process_kit import REPO
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").touch()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home)}
+    day = tiny_profile.start_day
+    data_root = tiny_profile.work_dir.parent
+    runs = [subprocess.Popen([sys.executable, "-c", MATERIALIZE_DAY, str(data_root), day], env=env, cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    errors = [run.communicate(timeout=300)[1].decode()[-2000:] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+
+    for asset in (CLEANED["sensor"], "raw_sensor_readings"):
+        folder = tiny_profile.work_dir / asset / day
+        assert len(list(folder.glob("v-*"))) == 1 and not list(folder.glob(".staging-*")), asset
+    raw = versioned.pointer(tiny_profile.work_dir / "raw_sensor_readings" / day)
+    kept = read_kept(tiny_profile.work_dir / CLEANED["sensor"] / day)
+    quarantine = read_quarantine(tiny_profile.work_dir / CLEANED["sensor"] / day)
+    assert raw["rows"] + raw["rejected"] == len(kept) + len(quarantine) == 6 * 1440
+    assert not kept.duplicated(["machine_id", "timestamp"]).any()

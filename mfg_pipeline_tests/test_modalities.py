@@ -118,3 +118,25 @@ def test_text_features_pool_every_layer_and_whole_words_are_masked_together():
     chosen = captured["labels"] != -100
     assert torch.equal(chosen[:, 1], chosen[:, 2]) and torch.equal(chosen[:, 1], chosen[:, 3])
     assert chosen[:, 1].any() and not chosen[:, 0].any() and not chosen[:, 5].any()
+
+
+def test_text_tokenizer_vocabulary_is_the_same_in_every_process():
+    """The vocabulary (tokens and ids) depends on the corpus only, not on the process: the
+    trainers of ``tokenizers`` break ties in hash-map order, which made text metrics vary."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import json; from mfg_pipeline.modalities.text import train_tokenizer; "
+              "from mfg_pipeline_tests.synthetic import text_corpus; "
+              "print(json.dumps(sorted(train_tokenizer(text_corpus(200).texts, 300).get_vocab().items(), key=lambda kv: kv[1])))")
+    repo = Path(__file__).resolve().parents[1]
+    vocabs = [json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                        cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}).stdout)
+              for _ in range(2)]
+    assert vocabs[0] == vocabs[1]
+    tokens = [t for t, _ in vocabs[0]]
+    assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(tokens) > 50
+    assert any(t.startswith("##") for t in tokens) and any(len(t) > 3 and not t.startswith("#") for t in tokens)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer
-from tokenizers.implementations import BertWordPieceTokenizer
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from transformers import BertConfig, BertForMaskedLM
 
@@ -45,10 +45,53 @@ DEFAULT_CONFIG: dict[str, Any] = {
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2, lowercase: bool = True) -> Tokenizer:
-    wp = BertWordPieceTokenizer(lowercase=lowercase)
-    wp.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency,
-                           special_tokens=SPECIAL_TOKENS, show_progress=False)
-    return Tokenizer.from_str(wp._tokenizer.to_str())
+    """A BERT WordPiece tokenizer (``tokenizers`` normaliser, pre-tokeniser, model, post-processor)
+    whose vocabulary is learnt here by greedy pair merges, like the WordPiece trainer of
+    ``tokenizers``, but with deterministic tie-breaking (count, then the pair's text).
+
+    The ``tokenizers`` trainers break ties in hash-map order, which changes from process to
+    process: three runs on the same corpus gave three different vocabularies, so the text
+    metrics were not reproducible. Here the same corpus always gives the same vocabulary and ids.
+    """
+    normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
+                                            lowercase=lowercase)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    words = {w: [w[0], *("##" + ch for ch in w[1:])] for w in sorted(counts)}
+    vocab = list(SPECIAL_TOKENS) + sorted({piece for pieces in words.values() for piece in pieces} - set(SPECIAL_TOKENS))
+    known = set(vocab)
+    while len(vocab) < vocab_size:
+        pairs: Counter[tuple[str, str]] = Counter()
+        for word, pieces in words.items():
+            for pair in zip(pieces, pieces[1:]):
+                pairs[pair] += counts[word]
+        if not pairs:
+            break
+        (left, right), count = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+        if count < min_frequency:
+            break
+        merged = left + right.removeprefix("##")
+        for word, pieces in words.items():
+            out, i = [], 0
+            while i < len(pieces):
+                if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
+                    out.append(merged)
+                    i += 2
+                else:
+                    out.append(pieces[i])
+                    i += 1
+            words[word] = out
+        if merged not in known:
+            vocab.append(merged)
+            known.add(merged)
+    tokenizer = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
+    tokenizer.post_processor = processors.BertProcessing(("[SEP]", vocab.index("[SEP]")), ("[CLS]", vocab.index("[CLS]")))
+    tokenizer.decoder = decoders.WordPiece(prefix="##")
+    return tokenizer
 
 
 class TextBackbone(Backbone):
