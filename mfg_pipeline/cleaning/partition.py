@@ -8,6 +8,7 @@ no-op that keeps its data version (and downstream sees nothing new).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,20 +65,21 @@ def _run(raw_dir: Path, out_dir: Path, rules: object, clean) -> CleanResult:
     return CleanResult(version, info["records_in"], info["kept"], info["quarantined"], False, path)
 
 
-def clean_sensor_partition(raw_dir: Path, out_dir: Path, rules: SensorCleaningRules) -> CleanResult:
+def _table(clean_rows: Callable[[pd.DataFrame, pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]):
+    """A cleaner ``(rows, rejected) -> (kept, quarantine)`` whose kept rows are one Parquet table."""
     def clean(rows, rejected, folder):
-        kept, quarantine = clean_sensor_readings(rows, rules, rejected)
+        kept, quarantine = clean_rows(rows, rejected)
         atomic.write_parquet(folder / KEPT, kept)
         return len(kept), quarantine
-    return _run(raw_dir, out_dir, rules, clean)
+    return clean
+
+
+def clean_sensor_partition(raw_dir: Path, out_dir: Path, rules: SensorCleaningRules) -> CleanResult:
+    return _run(raw_dir, out_dir, rules, _table(lambda rows, rejected: clean_sensor_readings(rows, rules, rejected)))
 
 
 def clean_text_partition(raw_dir: Path, out_dir: Path, rules: TextCleaningRules) -> CleanResult:
-    def clean(rows, rejected, folder):
-        kept, quarantine = clean_maintenance_logs(rows, rules, rejected)
-        atomic.write_parquet(folder / KEPT, kept)
-        return len(kept), quarantine
-    return _run(raw_dir, out_dir, rules, clean)
+    return _run(raw_dir, out_dir, rules, _table(lambda rows, rejected: clean_maintenance_logs(rows, rules, rejected)))
 
 
 def clean_image_partition(raw_dir: Path, out_dir: Path, rules: ImageCleaningRules) -> CleanResult:
@@ -90,12 +92,9 @@ def clean_image_partition(raw_dir: Path, out_dir: Path, rules: ImageCleaningRule
 
 
 def clean_label_partition(table: str, raw_dir: Path, out_dir: Path, known_machines: set[str] | None) -> CleanResult:
-    def clean(rows, rejected, folder):
-        kept, quarantine = clean_label_table(table, rows, known_machines, rejected)
-        atomic.write_parquet(folder / KEPT, kept)
-        return len(kept), quarantine
     # The known machines are part of the rules: new sensor data may validate old labels.
-    return _run(raw_dir, out_dir, (table, sorted(known_machines or [])), clean)
+    return _run(raw_dir, out_dir, (table, sorted(known_machines or [])),
+                _table(lambda rows, rejected: clean_label_table(table, rows, known_machines, rejected)))
 
 
 def read_kept(out_dir: Path) -> pd.DataFrame:

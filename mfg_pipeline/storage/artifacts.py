@@ -28,14 +28,10 @@ INDEX = "index.parquet"
 META = "meta.json"
 
 
-@dataclass
-class Corpus:
-    """Unlabeled samples of one modality. ``inputs`` is a tensor, or ``index["text"]`` for text."""
+class _IndexedRows:
+    """One sample per ``index`` row; text samples are the ``text`` column."""
 
-    modality: str
-    inputs: torch.Tensor | None
     index: pd.DataFrame
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -46,7 +42,17 @@ class Corpus:
 
 
 @dataclass
-class LabeledDataset:
+class Corpus(_IndexedRows):
+    """Unlabeled samples of one modality. ``inputs`` is a tensor, or ``index["text"]`` for text."""
+
+    modality: str
+    inputs: torch.Tensor | None
+    index: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LabeledDataset(_IndexedRows):
     """Labeled samples of one task dataset, already split by machine/unit (never by window).
 
     ``index`` has at least ``machine_id``, ``split`` (train|test) and ``target``; ``inputs``
@@ -59,13 +65,6 @@ class LabeledDataset:
     inputs: torch.Tensor | None
     index: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    @property
-    def texts(self) -> list[str]:
-        return self.index["text"].astype(str).tolist()
 
     @property
     def target(self) -> torch.Tensor:
