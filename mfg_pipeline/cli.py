@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from mfg_pipeline.profiles import default_profile
-
 
 def _instance(profile):
     import dagster as dg

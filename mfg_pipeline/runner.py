@@ -4,6 +4,7 @@ Dagster run, recorded in the instance like a UI backfill."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ class RunSummary:
 
 
 def _assets(defs: dg.Definitions) -> list:
-    return list(defs.assets or [])
+    """Assets and asset checks: ``materialize`` runs the checks of the selected assets too."""
+    return [*(defs.assets or []), *(defs.asset_checks or [])]
 
 
 def partitioned_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
@@ -33,22 +35,11 @@ def partitioned_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
 
 def materialize_partition(profile: Profile, day: str, instance: dg.DagsterInstance | None = None) -> bool:
     defs = build_definitions(profile)
-    with (dg.DagsterInstance.get() if instance is None else _borrowed(instance)) as inst:
+    with dg.DagsterInstance.get() if instance is None else contextlib.nullcontext(instance) as inst:
         result = dg.materialize(_assets(defs), selection=partitioned_keys(defs), partition_key=day,
                                 resources=defs.resources, instance=inst, raise_on_error=False,
                                 tags={"mfg/partition_run": day})
     return result.success
-
-
-class _borrowed:
-    def __init__(self, instance):
-        self.instance = instance
-
-    def __enter__(self):
-        return self.instance
-
-    def __exit__(self, *exc):
-        return False
 
 
 DATA_GROUPS = ("corpus", "labels")

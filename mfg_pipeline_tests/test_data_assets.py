@@ -96,3 +96,13 @@ def test_bad_file_is_quarantined_while_good_files_flow(tiny_profile, instance):
     checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [dg.AssetCheckKey(dg.AssetKey(CLEANED["sensor"]), "check_accounting")])
     assert list(checks.values())[0].status.value == "SUCCEEDED"
+
+
+def test_runner_passes_the_asset_checks_along():
+    """``make run`` materializes through the runner: the model checks must run with their assets."""
+    from mfg_pipeline.assets.model_checks import CHECK_NAME
+    from mfg_pipeline.runner import _assets
+
+    checks = [c for c in _assets(defs) if isinstance(c, dg.AssetChecksDefinition)]
+    names = {key.name for c in checks for key in c.check_keys}
+    assert names == {CHECK_NAME} and len(checks) == 5
