@@ -71,6 +71,18 @@ def canonical_system(value: str) -> str:
     return "+".join(sorted(snake(part) for part in value.split("_") if snake(part)))
 
 
+def _well_formed(reader, header: list[str], path: Path, report: AdapterReport, limit: int | None):
+    """(row number, row) of the CSV rows with the header's field count; the others are
+    quarantined by the adapter with their raw text."""
+    for number, row in enumerate(reader, start=1):
+        if limit is not None and number > limit:
+            break
+        if len(row) != len(header):
+            report.quarantine(path.name, number, f"expected {len(header)} fields, got {len(row)}", ",".join(row))
+            continue
+        yield number, row
+
+
 def _excavators(path: Path, report: AdapterReport, limit: int | None) -> dict[str, list]:
     by_day: dict[str, list] = {}
     with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -81,12 +93,7 @@ def _excavators(path: Path, report: AdapterReport, limit: int | None) -> dict[st
             report.quarantine(path.name, 0, f"header lacks one of {needed}: {header!r}")
             return by_day
         last_day = START_DAY
-        for number, row in enumerate(reader, start=1):
-            if limit is not None and number > limit:
-                break
-            if len(row) != len(header):
-                report.quarantine(path.name, number, f"expected {len(header)} fields, got {len(row)}", ",".join(row))
-                continue
+        for _, row in _well_formed(reader, header, path, report, limit):
             record = dict(zip(header, row))
             raw_date = record["BscStartDate"].strip()
             try:
@@ -112,12 +119,7 @@ def _maintnet(path: Path, report: AdapterReport, limit: int | None) -> dict[str,
             report.quarantine(path.name, 0, f"unexpected header {header!r}")
             return by_day
         position = 0
-        for number, row in enumerate(reader, start=1):
-            if limit is not None and number > limit:
-                break
-            if len(row) != len(header):
-                report.quarantine(path.name, number, f"expected {len(header)} fields, got {len(row)}", ",".join(row))
-                continue
+        for _, row in _well_formed(reader, header, path, report, limit):
             parts = [one_line(p).strip() for p in row[1:3] if p.strip()]
             stamp = minute_stamp(position)
             position += 1
