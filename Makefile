@@ -18,10 +18,13 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
-validate: $(VENV)/.installed
+# DAGSTER_HOME must be an existing absolute directory for every dagster command.
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME) && touch $@
+
+validate: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
 
 # The Dagster UI on http://127.0.0.1:3000 with the persistent instance under data/dagster_home.
-ui: $(VENV)/.installed
-	mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	env --default-signal=INT,TERM $(VENV)/bin/dagster dev -w workspace.yaml
