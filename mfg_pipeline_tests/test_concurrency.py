@@ -111,6 +111,8 @@ def test_two_dagster_materializations_of_the_same_partition_at_once(tiny_profile
     import sys
 
     from mfg_pipeline.assets.cleaning import CLEANED
+    from mfg_pipeline.landing.contract import LandingLayout
+    from mfg_pipeline.landing.partitioning import LandingIndex
     from mfg_pipeline_tests.process_kit import REPO
 
     home = tmp_path / "dagster_home"
@@ -119,6 +121,12 @@ def test_two_dagster_materializations_of_the_same_partition_at_once(tiny_profile
     env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home)}
     day = tiny_profile.start_day
     data_root = tiny_profile.work_dir.parent
+    # A fresh SQLite instance creates its tables on first use, and two processes doing that at
+    # once race inside Dagster itself: a first run on another day initialises the instance.
+    other_day = LandingIndex(LandingLayout(tiny_profile.landing_dir), "sensor", tmp_path / "index.json").days()[-1]
+    assert other_day != day
+    subprocess.run([sys.executable, "-c", MATERIALIZE_DAY, str(data_root), other_day], env=env, cwd=REPO,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     runs = [subprocess.Popen([sys.executable, "-c", MATERIALIZE_DAY, str(data_root), day], env=env, cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     errors = [run.communicate(timeout=300)[1].decode()[-2000:] for run in runs]
