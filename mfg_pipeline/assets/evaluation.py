@@ -9,7 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from mfg_pipeline.assets.pretraining import asset_key, asset_path
+from mfg_pipeline.assets.keys import asset_key
+from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts

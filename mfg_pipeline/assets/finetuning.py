@@ -13,7 +13,8 @@ import dagster as dg
 import numpy as np
 import torch
 
-from mfg_pipeline.assets.pretraining import asset_key, asset_path
+from mfg_pipeline.assets.keys import asset_key
+from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities import get_modality, take
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned

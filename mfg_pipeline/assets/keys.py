@@ -5,8 +5,13 @@ import dagster as dg
 from mfg_pipeline.profiles import Plant
 
 
+def asset_key(prefix: str, asset: str) -> dg.AssetKey:
+    """``[prefix, asset]`` for a named plant, ``asset`` otherwise."""
+    return dg.AssetKey([prefix, asset]) if prefix else dg.AssetKey(asset)
+
+
 def key(plant: Plant, asset: str) -> dg.AssetKey:
-    return dg.AssetKey([plant.name, asset]) if plant.name else dg.AssetKey(asset)
+    return asset_key(plant.name, asset)
 
 
 def op_name(plant: Plant, name: str) -> str:

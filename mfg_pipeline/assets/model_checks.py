@@ -13,7 +13,8 @@ into the Definitions' resources) that reads exactly ``<work>/finetuned_<task>/ta
 
 import dagster as dg
 
-from mfg_pipeline.assets.pretraining import asset_key, asset_path
+from mfg_pipeline.assets.keys import asset_key
+from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities.base import resolve_dir
 from mfg_pipeline.resources import DataStore
 from mfg_pipeline.storage import atomic

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from mfg_pipeline.assets.ingestion import RETRY
+from mfg_pipeline.assets.keys import asset_key
 from mfg_pipeline.modalities import MODALITIES, ModalitySpec
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
@@ -23,11 +24,6 @@ class PretrainConfig(dg.Config):
     scale: float = 1.0  # multiplies the default steps (tests use ~0.02)
     seed: int = 0
     checkpoint_every: int = 50
-
-
-def asset_key(prefix: str, name: str) -> dg.AssetKey:
-    """A model-half asset key: ``[plant, name]`` for a named plant, ``name`` otherwise."""
-    return dg.AssetKey([prefix, name]) if prefix else dg.AssetKey(name)
 
 
 def asset_path(prefix: str, name: str) -> str:
