@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath data/dagster_home)
 
-.PHONY: run test ui validate
+.PHONY: run test ui validate benchmark
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,6 +13,11 @@ $(VENV)/.installed: pyproject.toml
 # Simulate the plant and materialize the whole asset graph (default profile).
 run: $(VENV)/.installed
 	$(PY) -m mfg_pipeline.cli run
+
+# Public-data benchmark: the public profile end to end (data half, simulator sensor corpus, models),
+# then data/reports/public_benchmark.md and .json. Options: make benchmark ARGS="--only cwru --skip-data".
+benchmark: $(VENV)/.installed
+	$(PY) -m benchmarks.public_benchmark $(ARGS)
 
 # The whole test suite (tiny scale, CPU).
 test: $(VENV)/.installed

@@ -4,13 +4,15 @@ import dagster as dg
 
 from mfg_pipeline.assets.cleaning import cleaning_assets
 from mfg_pipeline.assets.corpus import corpus_assets
-from mfg_pipeline.assets.evaluation import model_assets, tasks_for_datasets
+from mfg_pipeline.assets.evaluation import model_assets
 from mfg_pipeline.assets.ingestion import ingestion_assets, landing_specs
 from mfg_pipeline.assets.labels import label_assets
 from mfg_pipeline.assets.model_checks import model_checks, model_resources
+from mfg_pipeline.assets.universal import universal_backbone_assets
 from mfg_pipeline.automation import automation_defs
 from mfg_pipeline.profiles import Plant, Profile, default_profile, public_profile
 from mfg_pipeline.resources import ComputeResource, DataStore
+from mfg_pipeline.tasks.registry import tasks_for_plant
 
 
 def daily_partitions(profile: Profile) -> dg.DailyPartitionsDefinition:
@@ -19,11 +21,11 @@ def daily_partitions(profile: Profile) -> dg.DailyPartitionsDefinition:
 
 def plant_assets(plant: Plant, partitions: dg.PartitionsDefinition) -> list:
     return [*landing_specs(plant), *ingestion_assets(plant, partitions), *cleaning_assets(plant, partitions),
-            *corpus_assets(plant), *label_assets(plant), *model_assets(tasks_for_datasets(plant.datasets), prefix=plant.name)]
+            *corpus_assets(plant), *label_assets(plant), *model_assets(tasks_for_plant(plant.name, plant.datasets), prefix=plant.name, pretrain_overrides=plant.pretrain)]
 
 
 def plant_checks(plant: Plant) -> list:
-    return model_checks(tasks_for_datasets(plant.datasets), prefix=plant.name)
+    return model_checks(tasks_for_plant(plant.name, plant.datasets), prefix=plant.name)
 
 
 def data_assets(profile: Profile) -> list:
@@ -42,7 +44,11 @@ def resources(profile: Profile) -> dict:
 
 
 def build_definitions(profile: Profile) -> dg.Definitions:
-    return dg.Definitions(assets=data_assets(profile), asset_checks=[c for p in profile.plants for c in plant_checks(p)],
+    assets = data_assets(profile)
+    if any(t.shared_backbone for p in profile.plants for t in tasks_for_plant(p.name, p.datasets)):
+        # One sensor backbone over every plant's corpus, the simulator's (default location) included.
+        assets += universal_backbone_assets(profile, default_profile().work_dir / "sensor_corpus")
+    return dg.Definitions(assets=assets, asset_checks=[c for p in profile.plants for c in plant_checks(p)],
                           resources=resources(profile), **automation_defs(profile))
 
 

@@ -7,7 +7,8 @@ else (assets, checks, models) is the same code. ``default`` is the built-in plan
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from mfg_pipeline.cleaning.image import ImageCleaningRules
@@ -49,6 +50,13 @@ class Plant:
     window: int = 64
     window_stride: int = 32
     test_fraction: float = 0.25
+    # Per modality: model config and self-supervised budget of this plant's backbone
+    # ({"sensor": {"model": {"patch_len": 32}, "steps": 300}}); the registry defaults otherwise.
+    pretrain: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+    # Build the pretraining corpus from this labeled dataset's TRAIN-split inputs (labels
+    # dropped) instead of the cleaned partitions: same representation as the task (C-MAPSS: 14
+    # informative sensors scaled per regime), and nothing of the test side (NEU's protocol).
+    corpus_from: str | None = None
 
     def path(self, asset: str) -> str:
         """Where an asset's artifacts live relative to the work directory."""
@@ -104,6 +112,14 @@ def default_profile(data_root: Path | None = None) -> Profile:
 # graph. ``landing.adapters`` write each dataset into its plant's landing subfolder.
 # ---------------------------------------------------------------------------------------------
 
+# Backbone configs and budgets of the public plants (measured on 2 CPU cores; see the README).
+CMAPSS_PRETRAIN = {"sensor": {"model": {"patch_len": 5, "stride": 5, "channel_mixing": True}, "steps": 300}}
+# 12 kHz vibration: bearing-fault impulses repeat every ~75-120 samples, so 32-sample patches
+# (64 tokens per window) see them whole; 8-sample patches would cost 4x for less.
+CWRU_PRETRAIN = {"sensor": {"model": {"patch_len": 32, "stride": 32}, "steps": 300}}
+NEU_PRETRAIN = {"image": {"steps": 150}}
+
+
 def public_plants() -> tuple[Plant, ...]:
     """One plant per public dataset (per sub-dataset for C-MAPSS: its window differs)."""
     from mfg_pipeline.landing.adapters import ai4i, cmapss, cwru, maintenance, neu
@@ -114,16 +130,18 @@ def public_plants() -> tuple[Plant, ...]:
         # settings), not stuck sensors: the stuck-run rule is off.
         Plant(name=f"cmapss_{subset.lower()}", modalities=("sensor",), label_tables=("failures",),
               sensor=SensorCleaningRules(cmapss_channels, stuck_run=0), datasets=("cmapss_rul_dataset",),
-              sample_period_s=60.0, window=cmapss.WINDOWS[subset], window_stride=5)
+              sample_period_s=60.0, window=cmapss.WINDOWS[subset], window_stride=5,
+              corpus_from="cmapss_rul_dataset", pretrain=CMAPSS_PRETRAIN)
         for subset in cmapss.SUBSETS
     ]
     plants += [
         # sample_period_s is the synthetic 1 ms of the landed timestamps; the true rate is 12 kHz.
         Plant(name=cwru.PLANT, modalities=("sensor",), label_tables=("recordings",),
               sensor=SensorCleaningRules((ChannelSpec("de", -50.0, 50.0),)), datasets=("cwru_fault_dataset",),
-              sample_period_s=cwru.SYNTHETIC_PERIOD_S, window=2048, window_stride=2048),
+              sample_period_s=cwru.SYNTHETIC_PERIOD_S, window=2048, window_stride=2048, pretrain=CWRU_PRETRAIN),
         Plant(name=neu.PLANT, modalities=("image",), label_tables=(),
-              image=ImageCleaningRules(neu.CLASSES, size=neu.IMAGE_SIZE), datasets=("neu_defect_dataset",)),
+              image=ImageCleaningRules(neu.CLASSES, size=neu.IMAGE_SIZE), datasets=("neu_defect_dataset",),
+              corpus_from="neu_defect_dataset", pretrain=NEU_PRETRAIN),
         # Process runs are independent readings (window 1); repeated values are legitimate.
         Plant(name=ai4i.PLANT, modalities=("sensor",), label_tables=("failures",),
               sensor=SensorCleaningRules((ChannelSpec("air_temp_k", 250.0, 350.0), ChannelSpec("process_temp_k", 250.0, 350.0),

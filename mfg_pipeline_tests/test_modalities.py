@@ -21,10 +21,12 @@ TINY = {"sensor": {"d_model": 32, "ff_dim": 64}, "image": {"view_size": 32}, "te
                                                                        "vocab_size": 300}}
 
 
-def test_registry_has_the_three_modalities():
-    assert set(MODALITIES) >= {"sensor", "image", "text"}
+def test_registry_has_the_modalities_and_their_corpora():
+    assert set(MODALITIES) >= {"sensor", "image", "text", "tabular"}
     for name, spec in MODALITIES.items():
-        assert spec.name == name and spec.corpus_asset == f"{name}_corpus" and spec.backbone_asset == f"{name}_backbone"
+        assert spec.name == name and spec.backbone_asset == f"{name}_backbone"
+        assert spec.corpus_asset == f"{spec.corpus_modality or name}_corpus"
+    assert MODALITIES["tabular"].corpus_asset == "sensor_corpus"  # process rows are sensor readings
 
 
 @pytest.mark.parametrize("name", ["sensor", "image", "text"])

@@ -79,13 +79,13 @@ def test_materialize_backbone_finetuned_evaluation(tmp_path):
 
 def test_pretraining_assets_one_per_modality():
     keys = {a.key.to_user_string() for a in pretraining_assets()}
-    assert keys == {"sensor_backbone", "image_backbone", "text_backbone"}
+    assert keys == {"sensor_backbone", "image_backbone", "text_backbone", "tabular_backbone"}
 
 
 def test_plant_prefix_gives_a_second_independent_model_graph():
-    from mfg_pipeline.assets.evaluation import tasks_for_datasets
+    from mfg_pipeline.tasks.registry import tasks_for_plant
 
-    tasks = tasks_for_datasets(["rul_dataset", "failure_dataset"])
+    tasks = tasks_for_plant("cmapss", ["rul_dataset", "failure_dataset"])
     assert [t.name for t in tasks] == ["equipment_failure", "remaining_useful_life"]
     prefixed = _by_key(model_assets(tasks, prefix="cmapss"))
     assert set(prefixed) == {"cmapss/sensor_backbone", "cmapss/finetuned_equipment_failure",

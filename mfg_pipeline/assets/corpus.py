@@ -8,10 +8,10 @@ import pandas as pd
 from mfg_pipeline.assets.cleaning import CLEANED, cleaned_days
 from mfg_pipeline.assets.keys import key
 from mfg_pipeline.assets.metadata import numeric_stats, preview
-from mfg_pipeline.datasets.corpus import build_image_corpus, build_sensor_corpus, build_text_corpus
+from mfg_pipeline.datasets.corpus import build_image_corpus, build_sensor_corpus, build_text_corpus, corpus_from_dataset
 from mfg_pipeline.profiles import Plant
 from mfg_pipeline.resources import DataStore
-from mfg_pipeline.storage.artifacts import Corpus, save_corpus
+from mfg_pipeline.storage.artifacts import Corpus, load_labeled_dataset, save_corpus
 
 CORPUS = {"sensor": "sensor_corpus", "image": "image_corpus", "text": "text_corpus"}
 KINDS = {"sensor": "pytorch", "image": "pytorch", "text": "pandas"}
@@ -47,7 +47,26 @@ def _build(plant: Plant, modality: str, parts: list) -> tuple[Corpus, dict]:
     return corpus, {"preview": preview(corpus.index[["machine_id", "text"]])}
 
 
+def _dataset_corpus_asset(plant: Plant, modality: str) -> dg.AssetsDefinition:
+    @dg.asset(key=key(plant, CORPUS[modality]), group_name="corpus", deps=[key(plant, plant.corpus_from)],
+              kinds={KINDS[modality]}, code_version="1",
+              description=f"Unlabeled {modality} pretraining samples: the TRAIN split of `{plant.corpus_from}` "
+                          "without its labels (test samples never reach pretraining).")
+    def corpus_asset(store: DataStore) -> dg.MaterializeResult:
+        dataset = load_labeled_dataset(store.asset_dir(plant.path(plant.corpus_from)))
+        corpus = corpus_from_dataset(dataset)
+        save_corpus(store.asset_dir(plant.path(CORPUS[modality])), corpus)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(corpus), "source": corpus.meta["source"],
+            "excluded_test_samples": int((dataset.index["split"] != "train").sum()),
+            "machines": int(corpus.index["machine_id"].nunique()) if len(corpus) else 0})
+
+    return corpus_asset
+
+
 def _corpus_asset(plant: Plant, modality: str) -> dg.AssetsDefinition:
+    if plant.corpus_from:
+        return _dataset_corpus_asset(plant, modality)
     cleaned = key(plant, CLEANED[modality])
 
     @dg.asset(key=key(plant, CORPUS[modality]), group_name="corpus",

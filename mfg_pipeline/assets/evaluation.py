@@ -26,15 +26,29 @@ class EvaluationConfig(dg.Config):
     label_fractions: list[float] | None = None  # default: the TaskSpec's fractions
 
 
+UNIVERSAL = "universal_sensor_backbone"
+
+
+def report_path(task: TaskSpec, prefix: str = "") -> str:
+    """``<task>`` for a task of one plant (names are unique: public reports land in
+    ``data/reports/<task>``); ``<plant>/<task>`` when several plants share the task."""
+    return task.name if task.plant else asset_path(prefix, task.name)
+
+
 def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None, prefix: str = "") -> dict:
-    """Work of ``evaluation_<task>``: protocol -> report files. Returns the report."""
+    """Work of ``evaluation_<task>``: protocol -> ``<reports>/<task>/`` files. Returns the report."""
     backbone = get_modality(task.modality).load(store.asset_dir(asset_path(prefix, task.backbone_asset)))
     dataset = artifacts.load_labeled_dataset(store.asset_dir(asset_path(prefix, task.dataset)))
-    protocol = run_protocol(task, backbone, dataset, runtime, log=log)
+    others = {}
+    if task.shared_backbone:
+        from mfg_pipeline.modalities.universal import load_universal
+
+        others["universal"] = load_universal(store.asset_dir(UNIVERSAL), stats_features=task.shared_backbone_stats)
+    protocol = run_protocol(task, backbone, dataset, runtime, log=log, others=others)
     report = reports.build_report(task, protocol, split=f"test: {dataset.meta.get('split_rule', 'held-out test split')}",
-                                  runtime=protocol["runtime"],
+                                  runtime=protocol["runtime"], protocol=dataset.meta.get("protocol"),
                                   n_classes=protocol["n_classes"], classes=dataset.meta.get("classes"))
-    reports.write_task_report(store.report_dir(asset_path(prefix, task.name)), report)
+    reports.write_task_report(store.report_dir(report_path(task, prefix)), report)
     return report
 
 
@@ -44,7 +58,7 @@ def _evaluation_asset(task: TaskSpec, prefix: str) -> dg.AssetsDefinition:
         group_name="evaluation",
         kinds={"pytorch", "scikitlearn"},
         deps=[asset_key(prefix, task.finetuned_asset), asset_key(prefix, task.backbone_asset),
-              asset_key(prefix, task.dataset)],
+              asset_key(prefix, task.dataset), *([dg.AssetKey(UNIVERSAL)] if task.shared_backbone else [])],
         description=f"Label-efficiency protocol for {task.name}: pretrained vs scratch vs baseline at label "
                     f"fractions {list(task.label_fractions)} x seeds {list(task.seeds)}, on the TEST split.",
     )
@@ -61,7 +75,7 @@ def _evaluation_asset(task: TaskSpec, prefix: str) -> dg.AssetsDefinition:
         wall = time.perf_counter() - started
         context.log.info(f"{task.evaluation_asset}: at fraction {low['fraction']}: pretrained {low['pretrained']} "
                          f"scratch {low['scratch']} baseline {low['baseline']} ({wall:.1f}s)")
-        report_dir = store.report_dir(asset_path(prefix, task.name))
+        report_dir = store.report_dir(report_path(task, prefix))
         return dg.MaterializeResult(metadata={
             "table": dg.MetadataValue.md(reports.markdown_table(report)),
             "lowest_fraction": dg.MetadataValue.json(low),
@@ -86,7 +100,7 @@ def _summary_asset(tasks: tuple[TaskSpec, ...], prefix: str) -> dg.AssetsDefinit
         description="summary.md across tasks: where pretrained beats scratch at the lowest label fraction, and where not.",
     )
     def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        task_reports = [reports.load_task_report(store.report_dir(asset_path(prefix, t.name))) for t in tasks]
+        task_reports = [reports.load_task_report(store.report_dir(report_path(t, prefix))) for t in tasks]
         path = reports.write_summary(Path(store.reports_dir) / prefix if prefix else Path(store.reports_dir),
                                      task_reports)
         wins = {r["task"]: reports.lowest_fraction_comparison(r)["pretrained_beats_scratch"] for r in task_reports}
@@ -105,21 +119,18 @@ def evaluation_assets(tasks: tuple[TaskSpec, ...] = TASKS, prefix: str = "") -> 
     return [_evaluation_asset(t, prefix) for t in tasks] + [_summary_asset(tasks, prefix)]
 
 
-def tasks_for_datasets(datasets: tuple[str, ...] | list[str], tasks: tuple[TaskSpec, ...] = TASKS) -> tuple[TaskSpec, ...]:
-    """The registry entries whose labeled dataset a plant provides (e.g. ``plant.datasets``)."""
-    return tuple(t for t in tasks if t.dataset in set(datasets))
-
-
 def model_assets(tasks: tuple[TaskSpec, ...] = TASKS, pretrain_scale: float = 1.0,
-                 prefix: str = "") -> list[dg.AssetsDefinition]:
+                 prefix: str = "", pretrain_overrides: dict | None = None) -> list[dg.AssetsDefinition]:
     """The whole model half: backbones of the modalities the tasks use, ``finetuned_<task>``,
     ``evaluation_<task>`` and ``evaluation_summary``; keys prefixed by ``prefix`` (a plant name)
-    when given, artifacts under ``<work>/<prefix>/...`` and ``<reports>/<prefix>/...``."""
+    when given, artifacts under ``<work>/<prefix>/...``, reports under ``<reports>/<task>/``
+    (task names are unique across plants) and the summary under ``<reports>/<prefix>/``.
+    ``pretrain_overrides``: per modality, the plant's model config and budget (``Plant.pretrain``)."""
     from mfg_pipeline.assets.finetuning import finetuning_assets
     from mfg_pipeline.assets.pretraining import pretraining_assets
     from mfg_pipeline.modalities import MODALITIES
 
     used = {t.modality for t in tasks}
     mods = {name: spec for name, spec in MODALITIES.items() if name in used}
-    return [*pretraining_assets(mods, pretrain_scale, prefix), *finetuning_assets(tasks, prefix),
+    return [*pretraining_assets(mods, pretrain_scale, prefix, pretrain_overrides), *finetuning_assets(tasks, prefix),
             *evaluation_assets(tasks, prefix)]

@@ -13,8 +13,8 @@ into the Definitions' resources) that reads exactly ``<work>/finetuned_<task>/ta
 
 import dagster as dg
 
+from mfg_pipeline.assets.evaluation import report_path
 from mfg_pipeline.assets.keys import asset_key
-from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities.base import resolve_dir
 from mfg_pipeline.resources import DataStore
 from mfg_pipeline.storage import atomic
@@ -43,7 +43,7 @@ def _check(task: TaskSpec, prefix: str) -> dg.AssetChecksDefinition:
         blocking=False,
     )
     def _check_fn(finetuned: dict, store: DataStore) -> dg.AssetCheckResult:
-        report = reports.load_task_report(store.report_dir(asset_path(prefix, task.name)))
+        report = reports.load_task_report(store.report_dir(report_path(task, prefix)))
         low = reports.lowest_fraction_comparison(report)
         passed = bool(low["pretrained_beats_scratch"])
         return dg.AssetCheckResult(

@@ -40,7 +40,10 @@ def loss_curve_markdown(history: list[float], points: int = 15) -> str:
     return "\n".join(rows)
 
 
-def _backbone_asset(spec: ModalitySpec, scale: float, prefix: str) -> dg.AssetsDefinition:
+def _backbone_asset(spec: ModalitySpec, scale: float, prefix: str, overrides: dict) -> dg.AssetsDefinition:
+    """``overrides``: this plant's ``{"model": {...config...}, "steps": n, "batch_size": n, "lr": x}``
+    for the modality (e.g. CWRU's longer patches); run config still wins."""
+    default_steps = overrides.get("steps", spec.pretrain_defaults.steps)
     @dg.asset(
         key=asset_key(prefix, spec.backbone_asset),
         group_name="pretraining",
@@ -56,15 +59,15 @@ def _backbone_asset(spec: ModalitySpec, scale: float, prefix: str) -> dg.AssetsD
         started = time.perf_counter()
         corpus = artifacts.load_corpus(store.asset_dir(asset_path(prefix, spec.corpus_asset)))
         runtime = Runtime.from_settings(compute)
-        steps = config.steps if config.steps is not None else max(
-            2, round(spec.pretrain_defaults.steps * scale * config.scale))
+        steps = config.steps if config.steps is not None else max(2, round(default_steps * scale * config.scale))
         out = store.asset_dir(asset_path(prefix, spec.backbone_asset))
         # Keyed by the root run: a step retry and a re-execution of a killed run ("from failure")
         # resume from the last checkpoint; a brand-new run starts fresh.
         ckpt = out / "checkpoints" / (context.run.root_run_id or context.run.run_id)
-        backbone, result = spec.pretrain(corpus, steps=steps, batch_size=config.batch_size, lr=config.lr,
-                                         seed=config.seed, runtime=runtime, checkpoint_dir=ckpt,
-                                         checkpoint_every=config.checkpoint_every)
+        backbone, result = spec.pretrain(corpus, steps=steps, batch_size=config.batch_size or overrides.get("batch_size"),
+                                         lr=config.lr or overrides.get("lr"), seed=config.seed, runtime=runtime,
+                                         checkpoint_dir=ckpt, checkpoint_every=config.checkpoint_every,
+                                         model_overrides=overrides.get("model"))
         def write(folder: Path) -> dict:
             backbone.save(folder)
             atomic.write_json(folder / "pretraining.json", {"history": result.history, "steps": result.steps_done,
@@ -95,6 +98,7 @@ def _backbone_asset(spec: ModalitySpec, scale: float, prefix: str) -> dg.AssetsD
 
 
 def pretraining_assets(modalities: dict[str, ModalitySpec] | None = None, scale: float = 1.0,
-                       prefix: str = "") -> list[dg.AssetsDefinition]:
+                       prefix: str = "", overrides: dict[str, dict] | None = None) -> list[dg.AssetsDefinition]:
     """``<modality>_backbone`` for each registered modality (keys prefixed by a plant name)."""
-    return [_backbone_asset(spec, scale, prefix) for spec in (modalities or MODALITIES).values()]
+    return [_backbone_asset(spec, scale, prefix, (overrides or {}).get(spec.name, {}))
+            for spec in (modalities or MODALITIES).values()]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from mfg_pipeline.cleaning.partition import read_images, read_kept
 from mfg_pipeline.datasets.windows import sliding_windows
-from mfg_pipeline.storage.artifacts import Corpus
+from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
 
 
 def build_sensor_corpus(partitions: list[tuple[str, Path]], channels: list[str], length: int, stride: int,
@@ -48,3 +49,19 @@ def build_text_corpus(partitions: list[tuple[str, Path]]) -> Corpus:
     rows = [read_kept(folder)[["timestamp", "machine_id", "text"]].assign(day=day) for day, folder in partitions]
     index = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["timestamp", "machine_id", "text", "day"])
     return Corpus("text", None, index, {"days": [d for d, _ in partitions]})
+
+
+def corpus_from_dataset(dataset: LabeledDataset) -> Corpus:
+    """The TRAIN-split samples of a labeled dataset as an unlabeled corpus (targets dropped)."""
+    train = (dataset.index["split"] == "train").to_numpy()
+    keep = [c for c in ("machine_id", "timestamp", "text", "sha256", "file") if c in dataset.index.columns]
+    index = dataset.index.loc[train, keep].reset_index(drop=True)
+    inputs = None if dataset.inputs is None else dataset.inputs[torch.from_numpy(np.flatnonzero(train))]
+    meta = {"source": f"{dataset.name} (train split, labels dropped)", "days": []}
+    if dataset.modality == "sensor" and inputs is not None:
+        flat = inputs.permute(1, 0, 2).reshape(inputs.shape[1], -1)
+        meta.update(channels=dataset.meta.get("channels"), window=int(inputs.shape[-1]),
+                    mean=flat.mean(1).tolist(), std=flat.std(1).tolist() if flat.shape[1] > 1 else [1.0] * len(flat))
+    if dataset.modality == "image" and inputs is not None:
+        meta["size"] = int(inputs.shape[-1])
+    return Corpus(dataset.modality, inputs, index, meta)

@@ -9,6 +9,7 @@ from typing import Any
 from mfg_pipeline.modalities.base import Backbone, pretrain, resolve_dir
 from mfg_pipeline.modalities.image import ImageBackbone
 from mfg_pipeline.modalities.sensor import SensorBackbone
+from mfg_pipeline.modalities.tabular import TabularBackbone
 from mfg_pipeline.modalities.text import TextBackbone
 from mfg_pipeline.storage import atomic
 from mfg_pipeline.storage.artifacts import Corpus
@@ -34,10 +35,12 @@ class ModalitySpec:
     pretrain_defaults: PretrainSettings
     kinds: frozenset[str] = frozenset({"pytorch"})
     model_config: dict[str, Any] = field(default_factory=dict)
+    # The corpus it pretrains on, when another modality's (tabular rows are sensor readings).
+    corpus_modality: str | None = None
 
     @property
     def corpus_asset(self) -> str:
-        return f"{self.name}_corpus"
+        return f"{self.corpus_modality or self.name}_corpus"
 
     @property
     def backbone_asset(self) -> str:
@@ -73,6 +76,8 @@ MODALITIES: dict[str, ModalitySpec] = {
     "image": ModalitySpec("image", ImageBackbone, PretrainSettings(steps=150, batch_size=64, lr=5e-3)),
     "text": ModalitySpec("text", TextBackbone, PretrainSettings(steps=500, batch_size=64, lr=3e-3),
                          kinds=frozenset({"huggingface", "pytorch"})),
+    "tabular": ModalitySpec("tabular", TabularBackbone, PretrainSettings(steps=1500, batch_size=256, lr=2e-3),
+                            corpus_modality="sensor"),
 }
 
 

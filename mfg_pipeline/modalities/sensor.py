@@ -32,6 +32,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "contrastive_weight": 1.0,  # + InfoNCE between the pooled embeddings of two masked views
     "temperature": 0.2,
     "stats_features": True,
+    # False: channel-independent (PatchTST: one token sequence per channel, any channel count).
+    # True: one token per time patch over all channels (C x fewer sequences: C-MAPSS's 14
+    # correlated degradation sensors train ~10x faster, and cross-channel patterns are seen).
+    "channel_mixing": False,
     "channel_mean": None,  # filled from the corpus meta
     "channel_std": None,
 }
@@ -45,21 +49,22 @@ class SensorBackbone(Backbone):
         super().__init__(config)
         c = config
         self.n_patches = (c["window"] - c["patch_len"]) // c["stride"] + 1
-        self.patch_embed = nn.Linear(c["patch_len"], c["d_model"])
+        token = c["patch_len"] * (c["channels"] if c["channel_mixing"] else 1)
+        self.patch_embed = nn.Linear(token, c["d_model"])
         self.pos = nn.Parameter(torch.randn(1, self.n_patches, c["d_model"]) * 0.02)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, c["d_model"]))
         layer = nn.TransformerEncoderLayer(c["d_model"], c["n_heads"], c["ff_dim"], c["dropout"],
                                            batch_first=True, norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, c["n_layers"], enable_nested_tensor=False)
         self.norm = nn.LayerNorm(c["d_model"])
-        self.recon = nn.Linear(c["d_model"], c["patch_len"])
+        self.recon = nn.Linear(c["d_model"], token)
         self.projector = nn.Sequential(nn.Linear(c["d_model"], c["d_model"]), nn.ReLU(), nn.Linear(c["d_model"], 32))
         mean = c["channel_mean"] or [0.0] * c["channels"]
         std = c["channel_std"] or [1.0] * c["channels"]
         self.register_buffer("chan_mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
         self.register_buffer("chan_std", torch.tensor(std, dtype=torch.float32).clamp_min(1e-6), persistent=False)
-        per_channel = c["d_model"] + (2 if c["stats_features"] else 0)
-        self.feature_dim = c["channels"] * per_channel
+        stats = 2 * c["channels"] if c["stats_features"] else 0
+        self.feature_dim = (c["d_model"] if c["channel_mixing"] else c["channels"] * c["d_model"]) + stats
 
     @classmethod
     def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "SensorBackbone":
@@ -87,11 +92,14 @@ class SensorBackbone(Backbone):
         return torch.nan_to_num(x)
 
     def _patches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """RevIN per window and channel, then patches [B*C, Np, P]."""
+        """RevIN per window and channel, then patches [B*C, Np, P] (channel mixing: [B, Np, C*P])."""
         mu = x.mean(dim=-1, keepdim=True)
         sd = x.std(dim=-1, keepdim=True, unbiased=False) + 1e-5
         xn = (x - mu) / sd
         p = xn.unfold(-1, self.config["patch_len"], self.config["stride"])  # [B, C, Np, P]
+        if self.config["channel_mixing"]:
+            p = p.permute(0, 2, 1, 3).reshape(x.shape[0], self.n_patches, -1)
+            return p, mu.squeeze(-1), sd.squeeze(-1)
         return p.reshape(-1, self.n_patches, self.config["patch_len"]), mu.squeeze(-1), sd.squeeze(-1)
 
     def _encode(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -101,12 +109,16 @@ class SensorBackbone(Backbone):
         x = inputs.float()
         b, c, _ = x.shape
         patches, mu, sd = self._patches(x)
-        h = self._encode(self.patch_embed(patches)).mean(dim=1).reshape(b, c, -1)
+        h = self._encode(self.patch_embed(patches)).mean(dim=1)
+        stats = None
         if self.config["stats_features"]:
             level = (mu - self.chan_mean) / self.chan_std
             scale = torch.log(sd / self.chan_std)
-            h = torch.cat([h, level.unsqueeze(-1).to(h.dtype), scale.unsqueeze(-1).to(h.dtype)], dim=-1)
-        return h.reshape(b, -1)
+            stats = torch.stack([level, scale], dim=-1).to(h.dtype)  # [B, C, 2]
+        if self.config["channel_mixing"]:
+            return h if stats is None else torch.cat([h, stats.reshape(b, -1)], dim=-1)
+        h = h.reshape(b, c, -1)
+        return (h if stats is None else torch.cat([h, stats], dim=-1)).reshape(b, -1)
 
     def _masked_view(self, patches: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         n, k, _ = patches.shape

@@ -46,13 +46,13 @@ def image_features(x: np.ndarray, bins: int = 16) -> np.ndarray:
     gy, gx = np.gradient(x, axis=(1, 2))
     grad = np.hypot(gx, gy)
     feats = []
-    for img, g in zip(x, grad):
+    for img, g, ix, iy in zip(x, grad, gx, gy):
         h1 = np.histogram(img, bins=bins, range=(0, 1))[0] / img.size
         h2 = np.histogram(np.clip(g, 0, 0.5), bins=bins, range=(0, 0.5))[0] / g.size
         z = (img - img.mean()) / (img.std() + 1e-8)
         lap = np.abs(4 * img[1:-1, 1:-1] - img[:-2, 1:-1] - img[2:, 1:-1] - img[1:-1, :-2] - img[1:-1, 2:])
         feats.append(np.concatenate([h1, h2, [img.mean(), img.std(), stats.skew(z.ravel()), stats.kurtosis(z.ravel()),
-                                              g.mean(), g.std(), lap.mean(), np.abs(gx).mean() / (np.abs(gy).mean() + 1e-8)]]))
+                                              g.mean(), g.std(), lap.mean(), np.abs(ix).mean() / (np.abs(iy).mean() + 1e-8)]]))
     return np.nan_to_num(np.asarray(feats))
 
 

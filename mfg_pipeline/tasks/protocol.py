@@ -6,11 +6,21 @@ subset trains three models:
 
 - ``pretrained``: the self-supervised backbone + a head (linear probe or full finetune),
 - ``scratch``: the same architecture from random weights, every layer trained, same steps,
-- ``baseline``: a classical model on hand features.
+- ``baseline``: a classical model on hand features,
 
-Each is scored on the held-out TEST split (machines never seen in training). With at least
-``min_val_samples`` labels, a validation subset (by machine, from the labeled TRAIN subset) is
-held out for early stopping of the neural models; the baseline fits the whole subset.
+plus, for sensor tasks of the public profile, ``universal``: the sensor backbone pretrained on
+every plant's corpus, linear-probed. Each is scored on the held-out TEST split. With at least
+``min_val_samples`` labels, a validation subset (by machine/engine, from the labeled TRAIN
+subset) is held out for early stopping of the neural models.
+
+Variants set per TaskSpec (the public benchmarks' protocols):
+
+- ``label_groups``: fractions label whole groups (C-MAPSS: a fraction of the training engines),
+- ``label_blocks``: fractions label one contiguous time block per recording (CWRU within-load),
+- ``protocol="cross_load"``: per ordered pair of loads (a, b), all labels of load a (its
+  held-out time block validates), tested on every window of load b,
+- ``threshold="validation"``: binary tasks choose the F1-optimal threshold on the validation
+  subset (the baseline then fits without it too) and report F1 / PR-AUC at that threshold.
 """
 
 from __future__ import annotations
@@ -26,12 +36,12 @@ from mfg_pipeline.modalities.base import Backbone, take
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.baselines import Baseline, hand_features
 from mfg_pipeline.tasks.heads import HeadSettings, Predictor, train_head
-from mfg_pipeline.tasks.metrics import compute_metrics
+from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.registry import TaskSpec
 from mfg_pipeline.training.device import Runtime
 from mfg_pipeline.training.seeding import derive_seed
 
-MODELS = ("pretrained", "scratch", "baseline")
+MODELS = ("pretrained", "scratch", "baseline")  # plus any extra pretrained backbone (``others``)
 
 
 def n_classes_of(dataset: LabeledDataset, y: np.ndarray) -> int:
@@ -57,20 +67,42 @@ def encode_targets(dataset: LabeledDataset, task: TaskSpec) -> np.ndarray:
     return values.to_numpy(dtype=np.int64)
 
 
-def label_subset(y_train: np.ndarray, fraction: float, seed: int, kind: str) -> np.ndarray:
+def label_subset(y_train: np.ndarray, fraction: float, seed: int, kind: str, groups: np.ndarray | None = None,
+                 blocks: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Positions (into the train rows) of the labeled subset at ``fraction`` for ``seed``.
 
-    Depends only on (labels, fraction, seed): every model sees the same subset. Nested across
-    fractions for a seed. Classification is stratified with at least one sample per class.
+    Depends only on (labels, groups/blocks, fraction, seed): every model sees the same subset.
+
+    - ``groups`` (e.g. engine ids): whole groups are labeled, ``round(fraction * n_groups)`` of
+      them (>= 1), in this seed's order, so fractions are nested;
+    - ``blocks`` = (recording, order within recording): from each recording one contiguous run
+      of ``round(fraction * n)`` (>= 1) windows, at an offset drawn per seed and recording;
+    - else per sample, nested across fractions; classification is stratified with at least one
+      sample per class.
     """
     y_train = np.asarray(y_train)
     n = len(y_train)
     if not 0 < fraction <= 1:
         raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
     rng = np.random.default_rng(derive_seed("label_subset", seed))
-    perm = rng.permutation(n)
     if fraction >= 1.0:
-        return np.sort(perm)
+        return np.arange(n)
+    if groups is not None:
+        names = np.unique(np.asarray(groups).astype(str))
+        order = rng.permutation(names)
+        chosen = order[: max(1, int(round(fraction * len(names))))]
+        return np.where(np.isin(np.asarray(groups).astype(str), chosen))[0]
+    if blocks is not None:
+        recording, position = (np.asarray(b) for b in blocks)
+        chosen = []
+        for name in np.unique(recording.astype(str)):
+            members = np.where(recording.astype(str) == name)[0]
+            members = members[np.argsort(position[members], kind="stable")]
+            k = max(1, int(round(fraction * len(members))))
+            offset = int(np.floor(rng.random() * (len(members) - k + 1)))
+            chosen.append(members[offset:offset + k])
+        return np.sort(np.concatenate(chosen))
+    perm = rng.permutation(n)
     if kind == "classification":
         chosen = []
         ys = y_train[perm]
@@ -85,20 +117,18 @@ def label_subset(y_train: np.ndarray, fraction: float, seed: int, kind: str) -> 
 
 def validation_split(positions: np.ndarray, machine_ids: np.ndarray, seed: int, min_val_samples: int,
                      val_frac: float = 0.2) -> tuple[np.ndarray, np.ndarray | None]:
-    """Split labeled positions into (fit, val) by machine; no val below ``min_val_samples``."""
+    """Split labeled positions into (fit, val) by machine (or any group id: engine, row);
+    no validation below ``min_val_samples`` labels."""
     if len(positions) < max(2, min_val_samples):
         return positions, None
-    machines = np.unique(machine_ids[positions])
+    machines, counts = np.unique(machine_ids[positions], return_counts=True)
     rng = np.random.default_rng(derive_seed("val_split", seed))
     if len(machines) >= 3:
-        order = rng.permutation(machines)
-        val_m, count = [], 0
-        for m in order:
-            if count >= val_frac * len(positions):
-                break
-            val_m.append(m)
-            count += int(np.sum(machine_ids[positions] == m))
-        is_val = np.isin(machine_ids[positions], val_m)
+        order = rng.permutation(len(machines))
+        cumulative = np.cumsum(counts[order])
+        # the fewest machines that reach val_frac of the labels
+        n_val = int(np.searchsorted(cumulative, val_frac * len(positions))) + 1
+        is_val = np.isin(machine_ids[positions], machines[order[:n_val]])
         if 0 < is_val.sum() < len(positions) - 1:
             return positions[~is_val], positions[is_val]
     k = max(1, int(round(val_frac * len(positions))))
@@ -113,6 +143,50 @@ def _settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_
                         probe=task.probe)
 
 
+def _groups(dataset: LabeledDataset, column: str | None) -> np.ndarray | None:
+    if column is None:
+        return None
+    if column not in dataset.index.columns:
+        raise ValueError(f"{dataset.name}: the task groups labels by {column!r}, which the dataset lacks")
+    return dataset.index[column].astype(str).to_numpy()
+
+
+def experiments(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray) -> list[dict[str, Any]]:
+    """Every (seed, fraction[, load pair]) of the task: its labeled positions, the positions it
+    is scored on, and how to hold out validation data. Independent of the models."""
+    split = dataset.index["split"].to_numpy()
+    train_pos, test_pos = np.where(split == "train")[0], np.where(split == "test")[0]
+    out = []
+    if task.protocol == "cross_load":
+        loads = dataset.index["load"].astype(int).to_numpy()
+        pairs = dataset.meta.get("cross_load_pairs") or [[a, b] for a in np.unique(loads) for b in np.unique(loads) if a != b]
+        for seed in task.seeds:
+            for a, b in pairs:
+                source, target = np.where(loads == a)[0], np.where(loads == b)[0]
+                # all source labels; the source load's held-out time block is the validation data
+                fit = source[split[source] == "train"]
+                val = source[split[source] == "test"]
+                out.append({"seed": seed, "fraction": 1.0, "labeled": source, "fit": fit, "val": val if len(val) else None,
+                            "test": target, "extra": {"source_load": int(a), "target_load": int(b)}})
+        return out
+    if len(train_pos) == 0 or len(test_pos) == 0:
+        raise ValueError(f"{dataset.name}: needs both train and test rows (train={len(train_pos)}, test={len(test_pos)})")
+    groups = _groups(dataset, task.label_groups)
+    blocks = None
+    if task.label_blocks:
+        order = dataset.index["window_in_recording"].to_numpy() if "window_in_recording" in dataset.index else np.arange(len(y))
+        blocks = (_groups(dataset, task.label_blocks)[train_pos], order[train_pos])
+    val_ids = dataset.index["machine_id"].astype(str).to_numpy()
+    for seed in task.seeds:
+        for fraction in task.label_fractions:
+            sub = train_pos[label_subset(y[train_pos], fraction, seed, task.kind,
+                                         groups=None if groups is None else groups[train_pos], blocks=blocks)]
+            fit, val = validation_split(sub, val_ids, seed, task.min_val_samples)
+            out.append({"seed": seed, "fraction": float(fraction), "labeled": sub, "fit": fit, "val": val,
+                        "test": test_pos, "extra": {}})
+    return out
+
+
 def run_protocol(
     task: TaskSpec,
     backbone: Backbone,
@@ -120,71 +194,90 @@ def run_protocol(
     runtime: Runtime | None = None,
     models: tuple[str, ...] = MODELS,
     log: Callable[[str], None] | None = None,
+    others: dict[str, Backbone] | None = None,
 ) -> dict[str, Any]:
-    """Run every (seed, fraction, model) and score on the TEST split. Returns a dict with
-    ``results`` (one row per run), sizes and timings."""
+    """Run every experiment (seed x fraction, or seed x load pair) for every model and score
+    its test positions. ``others`` adds pretrained backbones (e.g. ``{"universal": ...}``),
+    linear-probed and reported under their own model name.
+    Returns ``results`` (one row per run), sizes and timings."""
     runtime = runtime or Runtime.create("cpu")
     started = time.perf_counter()
-    split = dataset.index["split"].to_numpy()
-    train_pos, test_pos = np.where(split == "train")[0], np.where(split == "test")[0]
-    if len(train_pos) == 0 or len(test_pos) == 0:
-        raise ValueError(f"{dataset.name}: needs both train and test rows (train={len(train_pos)}, test={len(test_pos)})")
     y = encode_targets(dataset, task)
-    machine_ids = dataset.index["machine_id"].astype(str).to_numpy()
     n_out = n_classes_of(dataset, y)
-    inputs = backbone.prepare(dataset)
-    timings: dict[str, float] = {"pretrained": 0.0, "scratch": 0.0, "baseline": 0.0}
+    runs = experiments(task, dataset, y)
+    pretrained = {"pretrained": backbone, **(others or {})}
+    order = [m for m in models if m == "pretrained"] + list(others or {}) + [m for m in models if m != "pretrained"]
+    inputs = {name: b.prepare(dataset) for name, b in pretrained.items()}
+    timings: dict[str, float] = {m: 0.0 for m in order}
 
     t0 = time.perf_counter()
-    features = backbone.embed(inputs, runtime) if task.finetune_mode == "linear_probe" else None
+    # Extra backbones are always linear-probed: one embedding pass, then a closed-form head per
+    # run (the universal backbone is channel-independent, too costly to finetune per run on CPU).
+    features = {name: b.embed(inputs[name], runtime) for name, b in pretrained.items()
+                if name != "pretrained" or task.finetune_mode == "linear_probe"}
     timings["embed"] = time.perf_counter() - t0
     hand = hand_features(dataset) if "baseline" in models else None
+    use_threshold = task.threshold == "validation" and n_out == 2
 
     def pick(values, pos):
         return [values[i] for i in pos] if isinstance(values, list) else values[pos]
 
+    def positive(scores: np.ndarray) -> np.ndarray:
+        return scores[:, 1]
+
     rows: list[dict[str, Any]] = []
-    for seed in task.seeds:
-        for fraction in task.label_fractions:
-            sub = train_pos[label_subset(y[train_pos], fraction, seed, task.kind)]
-            fit_pos, val_pos = validation_split(sub, machine_ids, seed, task.min_val_samples)
-            idx_fit, idx_test = torch.as_tensor(fit_pos), torch.as_tensor(test_pos)
-            val = None
-            for model_name in models:
-                t = time.perf_counter()
-                extra: dict[str, Any] = {}
-                if model_name == "baseline":
-                    base = Baseline(dataset.modality, task.kind, task.baseline, n_out, seed).fit(pick(hand, sub), y[sub])
-                    scores = base.predict_scores(pick(hand, test_pos))
+    for run in runs:
+        seed, fraction, sub, fit_pos, val_pos, test_pos = (run[k] for k in ("seed", "fraction", "labeled", "fit", "val", "test"))
+        for model_name in order:
+            t = time.perf_counter()
+            extra: dict[str, Any] = {}
+            threshold = None
+            if model_name == "baseline":
+                # with a threshold to choose, the baseline too must leave the validation data out
+                base_pos = fit_pos if use_threshold and val_pos is not None else sub
+                base = Baseline(dataset.modality, task.kind, task.baseline, n_out, seed).fit(pick(hand, base_pos), y[base_pos])
+                scores = base.predict_scores(pick(hand, test_pos))
+                if use_threshold and val_pos is not None:
+                    threshold = best_f1_threshold(y[val_pos], positive(base.predict_scores(pick(hand, val_pos))))
+            else:
+                name = model_name if model_name in pretrained else "pretrained"
+                x = inputs[name]
+                if model_name in pretrained and model_name in features:
+                    f = features[model_name]
+                    # the closed-form probe merges validation data into its own CV, unless it
+                    # must stay out to choose the threshold
+                    val = (f[val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
+                    predictor: Predictor = train_head(
+                        None, f[fit_pos], y[fit_pos], _settings(task, n_out, "linear_probe", seed, task.lr, 1.0),
+                        val=val, runtime=runtime)
+                    predict = (lambda p, f=f: predictor.predict(f[p], runtime))
                 else:
-                    if model_name == "pretrained" and features is not None:
-                        val = (features[val_pos], y[val_pos]) if val_pos is not None else None
-                        predictor: Predictor = train_head(
-                            None, features[fit_pos], y[fit_pos],
-                            _settings(task, n_out, "linear_probe", seed, task.lr, 1.0), val=val, runtime=runtime)
-                        scores = predictor.predict(features[test_pos], runtime)
+                    if model_name in pretrained:
+                        body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
                     else:
-                        if model_name == "pretrained":
-                            body, lr, scale = backbone, task.lr, task.body_lr_scale
-                        else:
-                            body, lr, scale = backbone.fresh(derive_seed("scratch", seed)), task.scratch_lr, 1.0
-                        val = (take(inputs, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
-                        predictor = train_head(body, take(inputs, idx_fit), y[fit_pos],
-                                               _settings(task, n_out, "full", seed, lr, scale), val=val, runtime=runtime)
-                        scores = predictor.predict(take(inputs, idx_test), runtime)
-                    extra = {"steps_done": predictor.result.steps_done, "stopped_early": predictor.result.stopped_early,
-                             "final_loss": predictor.result.final_loss}
-                metrics = compute_metrics(task.kind, y[test_pos], scores)
-                wall = time.perf_counter() - t
-                timings[model_name] += wall
-                rows.append({"model": model_name, "label_fraction": float(fraction), "seed": int(seed),
-                             "value": float(metrics[task.metric]), "metrics": metrics, "n_labeled": int(len(sub)),
-                             "n_fit": int(len(fit_pos)), "n_val": int(0 if val_pos is None else len(val_pos)),
-                             "wall_s": round(wall, 3), **extra})
-                if log:
-                    log(f"{task.name} seed={seed} frac={fraction} {model_name}: {task.metric}={metrics[task.metric]:.4f} "
-                        f"({len(sub)} labels, {wall:.1f}s)")
+                        body, lr, scale = backbone.fresh(derive_seed("scratch", seed)), task.scratch_lr, 1.0
+                    val = (take(x, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
+                    predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y[fit_pos],
+                                           _settings(task, n_out, "full", seed, lr, scale), val=val, runtime=runtime)
+                    predict = (lambda p, x=x: predictor.predict(take(x, torch.as_tensor(p)), runtime))
+                scores = predict(test_pos)
+                if use_threshold and val_pos is not None:
+                    threshold = best_f1_threshold(y[val_pos], positive(predict(val_pos)))
+                extra = {"steps_done": predictor.result.steps_done, "stopped_early": predictor.result.stopped_early,
+                         "final_loss": predictor.result.final_loss}
+            metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
+            wall = time.perf_counter() - t
+            timings[model_name] += wall
+            rows.append({"model": model_name, "label_fraction": float(fraction), "seed": int(seed),
+                         "value": float(metrics[task.metric]), "metrics": metrics, "n_labeled": int(len(sub)),
+                         "n_fit": int(len(fit_pos)), "n_val": int(0 if val_pos is None else len(val_pos)),
+                         "n_test": int(len(test_pos)), "wall_s": round(wall, 3), **run["extra"], **extra})
+            if log:
+                where = "".join(f" {k}={v}" for k, v in run["extra"].items())
+                log(f"{task.name} seed={seed} frac={fraction}{where} {model_name}: {task.metric}="
+                    f"{metrics[task.metric]:.4f} ({len(sub)} labels, {wall:.1f}s)")
+    split = dataset.index["split"].to_numpy()
     timings["total"] = time.perf_counter() - started
-    return {"results": rows, "n_train": int(len(train_pos)), "n_test": int(len(test_pos)),
+    return {"results": rows, "n_train": int((split == "train").sum()), "n_test": int((split == "test").sum()),
             "n_classes": int(n_out), "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "runtime": runtime.describe()}

@@ -34,6 +34,16 @@ class TaskSpec:
     min_val_samples: int = 40  # below this many labels: no validation split, fixed budget
     baseline: str = "logreg"  # logreg | gbm | ridge
     description: str = ""
+    # -- protocol variants (public benchmarks) ------------------------------------------------
+    plant: str | None = None  # only this plant's graph has the task (None: every plant with the dataset)
+    label_groups: str | None = None  # fractions pick whole groups of this column (C-MAPSS: engines)
+    label_blocks: str | None = None  # fractions pick one contiguous time block per value of this column
+    protocol: str = "fractions"  # fractions | cross_load (train on one `load`, test on another)
+    threshold: str = "argmax"  # argmax | validation (binary: F1-optimal threshold on the validation subset)
+    shared_backbone: bool = False  # also probe the universal sensor backbone (model "universal")
+    # ... with each channel's window level and log-scale (C-MAPSS degradation shows in levels;
+    # off where amplitude is a shortcut that breaks across loads, as in CWRU)
+    shared_backbone_stats: bool = False
 
     @property
     def higher_is_better(self) -> bool:
@@ -74,7 +84,45 @@ TASKS: tuple[TaskSpec, ...] = (
 )
 
 
-def get_task(name: str, tasks: tuple[TaskSpec, ...] = TASKS) -> TaskSpec:
+_CMAPSS = dict(modality="sensor", dataset="cmapss_rul_dataset", kind="regression", metric="rmse",
+               label_groups="unit", baseline="gbm", finetune_mode="full", steps=500, batch_size=192, lr=1e-3,
+               body_lr_scale=0.5, scratch_lr=1e-3, eval_every=50, patience=3, min_val_samples=40,
+               shared_backbone=True, shared_backbone_stats=True)
+_CWRU = dict(modality="sensor", dataset="cwru_fault_dataset", kind="classification", metric="accuracy",
+             plant="cwru", shared_backbone=True)
+
+PUBLIC_TASKS: tuple[TaskSpec, ...] = (
+    *(TaskSpec(f"cmapss_{s}_rul", plant=f"cmapss_{s}", label_fractions=(0.05, 0.1, 0.2, 1.0) if s in ("fd001", "fd004") else (1.0,),
+               description=f"C-MAPSS {s.upper()}: sensor window -> RUL in cycles (cap 125), last cycle of each test engine",
+               **_CMAPSS)
+      for s in ("fd001", "fd002", "fd003", "fd004")),
+    TaskSpec("cwru_cross_load", protocol="cross_load", label_fractions=(1.0,),
+             description="CWRU: train on one motor load with all its labels, test on another (12 ordered pairs)", **_CWRU),
+    TaskSpec("cwru_within_load", label_blocks="recording", label_fractions=(0.05, 0.1, 1.0),
+             description="CWRU: 9 fault classes, contiguous time blocks per recording", **_CWRU),
+    TaskSpec("neu_surface_defect", "image", "neu_defect_dataset", "classification", "accuracy", plant="neu",
+             label_fractions=(0.05, 0.1, 1.0), batch_size=16,
+             description="NEU surface image -> 6 defect classes"),
+    TaskSpec("ai4i_machine_failure", "tabular", "ai4i_failure_dataset", "classification", "f1", plant="ai4i",
+             label_fractions=(0.05, 1.0), threshold="validation", baseline="gbm", finetune_mode="full", steps=800,
+             batch_size=256, lr=3e-3, body_lr_scale=0.3, scratch_lr=3e-3, eval_every=50, patience=4,
+             description="AI4I process reading -> Machine failure (F1 at a threshold chosen on validation data)"),
+    TaskSpec("excavator_major_system", "text", "excavator_system_dataset", "classification", "macro_f1",
+             plant="maintenance", label_fractions=(0.1, 1.0),
+             description="Excavator work order -> MajorSystem (duplicate-aware split)"),
+)
+
+
+def tasks_for_plant(plant_name: str, datasets: tuple[str, ...] | list[str],
+                    tasks: tuple[TaskSpec, ...] | None = None) -> tuple[TaskSpec, ...]:
+    """The registry entries a plant has: its datasets' tasks, restricted to the plant when the
+    task names one."""
+    tasks = (*TASKS, *PUBLIC_TASKS) if tasks is None else tasks
+    return tuple(t for t in tasks if t.dataset in set(datasets) and t.plant in (None, plant_name))
+
+
+def get_task(name: str, tasks: tuple[TaskSpec, ...] | None = None) -> TaskSpec:
+    tasks = (*TASKS, *PUBLIC_TASKS) if tasks is None else tasks
     for task in tasks:
         if task.name == name:
             return task

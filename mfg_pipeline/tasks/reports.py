@@ -14,13 +14,14 @@ import numpy as np
 from mfg_pipeline.storage import atomic
 from mfg_pipeline.tasks.registry import TaskSpec
 
-MODEL_ORDER = ("pretrained", "scratch", "baseline")
+MODEL_ORDER = ("pretrained", "universal", "scratch", "baseline")
 REQUIRED_KEYS = ("task", "modality", "metric", "higher_is_better", "split", "n_train", "n_test", "results")
 
 
-def build_report(task: TaskSpec, protocol: dict[str, Any], split: str = "held-out test split of the dataset",
+def build_report(task: TaskSpec, outcome: dict[str, Any], split: str = "held-out test split of the dataset",
                  **extra: Any) -> dict[str, Any]:
-    """``split`` says how the test samples were held out (the dataset's split rule)."""
+    """``outcome``: what ``run_protocol`` returned; ``split`` says how the test samples were
+    held out (the dataset's split rule)."""
     return {
         "task": task.name,
         "modality": task.modality,
@@ -29,14 +30,14 @@ def build_report(task: TaskSpec, protocol: dict[str, Any], split: str = "held-ou
         "metric": task.metric,
         "higher_is_better": task.higher_is_better,
         "split": split,
-        "n_train": protocol["n_train"],
-        "n_test": protocol["n_test"],
+        "n_train": outcome["n_train"],
+        "n_test": outcome["n_test"],
         "finetune_mode": task.finetune_mode,
         "label_fractions": list(task.label_fractions),
         "seeds": list(task.seeds),
         "steps": task.steps,
-        "results": protocol["results"],
-        "timings_s": protocol.get("timings_s", {}),
+        "results": outcome["results"],
+        "timings_s": outcome.get("timings_s", {}),
         **extra,
     }
 

@@ -1,0 +1,150 @@
+"""Tabular rows: independent process readings (one value per channel, no time axis).
+
+A row ``[F]`` is standardised with the corpus mean/std and encoded by a residual MLP. The
+encoder also sees the pairwise products of the standardised readings: physical quantities
+that drive failures are products of readings (power = torque * speed, tool strain = wear *
+torque), and a product of two standardised values is, up to linear terms, the product of the
+raw values, so these quantities are one linear map away instead of having to be approximated
+by the ReLU/GELU pieces of a small MLP from few labels.
+
+Pretraining is masked-feature reconstruction (VIME, Yoon et al. 2020): per row a fixed number
+of readings is replaced by the same reading of other rows of the batch (a draw from the
+empirical marginal, so a corrupted row still looks plausible feature by feature and only the
+relations between readings give it away); the encoder never sees which ones, and has to
+reconstruct the original values and tell which were replaced. Nothing marks masked readings,
+so pretraining and downstream inputs have the same form (no mask token that only exists in
+pretraining).
+
+Features per row: the encoding, the standardised readings, and any further input columns
+passed through unchanged (e.g. a one-hot product variant that a labeled dataset has and the
+corpus has not).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mfg_pipeline.modalities.base import Backbone, Inputs
+from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "n_features": 5,  # encoded readings (the corpus channels); further input columns pass through
+    "feature_mean": None,  # filled from the corpus meta, so that loading needs no corpus
+    "feature_std": None,
+    "hidden": 128,
+    "n_layers": 3,
+    "products": True,  # pairwise products of the standardised readings as extra encoder inputs
+    "dropout": 0.0,
+    "mask_ratio": 0.3,
+    "mask_weight": 0.5,  # weight of the which-readings-were-replaced BCE next to the reconstruction MSE
+}
+
+
+class _Block(nn.Module):
+    def __init__(self, dim: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(dim, dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.net(h)
+
+
+class TabularBackbone(Backbone):
+    modality = "tabular"
+
+    def __init__(self, config: dict[str, Any]):
+        config = {**DEFAULT_CONFIG, **config}
+        super().__init__(config)
+        n, hidden = int(config["n_features"]), int(config["hidden"])
+        pairs = torch.triu_indices(n, n) if config["products"] else torch.zeros(2, 0, dtype=torch.long)
+        self.register_buffer("pair_i", pairs[0], persistent=False)
+        self.register_buffer("pair_j", pairs[1], persistent=False)
+        mean = config["feature_mean"] or [0.0] * n
+        std = config["feature_std"] or [1.0] * n
+        self.register_buffer("feat_mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("feat_std", torch.tensor(std, dtype=torch.float32).clamp_min(1e-6), persistent=False)
+        self.inp = nn.Linear(n + pairs.shape[1], hidden)
+        self.blocks = nn.Sequential(*[_Block(hidden, config["dropout"]) for _ in range(int(config["n_layers"]))])
+        self.norm = nn.LayerNorm(hidden)
+        self.recon = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, n))
+        self.mask_head = nn.Linear(hidden, n)
+        self.feature_dim = hidden + n  # + the passthrough columns of inputs wider than n_features
+
+    @classmethod
+    def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "TabularBackbone":
+        config = {**DEFAULT_CONFIG, **config}
+        if corpus is not None and corpus.inputs is not None:
+            x = _rows(corpus.inputs)
+            config["n_features"] = int(x.shape[1])
+            meta = corpus.meta or {}
+            if meta.get("mean") is not None and len(meta["mean"]) == x.shape[1]:
+                config["feature_mean"] = [float(v) for v in meta["mean"]]
+                config["feature_std"] = [float(v) for v in meta["std"]]
+            else:
+                config["feature_mean"] = x.mean(0).tolist()
+                config["feature_std"] = x.std(0).tolist() if len(x) > 1 else [1.0] * x.shape[1]
+        return super().build(config, None, seed)  # type: ignore[return-value]
+
+    # -- data -----------------------------------------------------------------------------
+    def prepare(self, data: Corpus | LabeledDataset) -> Inputs:
+        if data.inputs is None:
+            raise ValueError("tabular data has no input tensor")
+        x = _rows(data.inputs)
+        if x.shape[1] < self.config["n_features"]:
+            raise ValueError(f"tabular rows have {x.shape[1]} columns, the backbone encodes {self.config['n_features']}")
+        return x
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.config["n_features"]
+        return (x[:, :n].float() - self.feat_mean) / self.feat_std
+
+    def encode(self, z: torch.Tensor) -> torch.Tensor:
+        """Standardised readings [B, n] -> encoding [B, hidden]."""
+        if self.pair_i.numel():
+            z = torch.cat([z, z[:, self.pair_i] * z[:, self.pair_j]], dim=1)
+        return self.norm(self.blocks(self.inp(z)))
+
+    def forward(self, inputs: Inputs) -> torch.Tensor:
+        x = inputs.float()
+        z = self.standardise(x)
+        h = self.encode(z)
+        return torch.cat([h, z.to(h.dtype), x[:, self.config["n_features"]:].to(h.dtype)], dim=1)
+
+    def corrupt(self, z: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replace exactly round(mask_ratio * n) readings per row by the same reading of a
+        random row of the batch. Returns (corrupted rows, mask)."""
+        b, n = z.shape
+        n_mask = min(n, max(1, int(round(self.config["mask_ratio"] * n))))
+        scores = torch.rand(b, n, generator=gen).to(z.device)
+        mask = scores.argsort(dim=1).argsort(dim=1) < n_mask
+        donors = torch.randint(0, b, (b, n), generator=gen).to(z.device)
+        return torch.where(mask, z.gather(0, donors), z), mask
+
+    def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
+        """MSE of the reconstructed standardised readings at the replaced positions, plus
+        ``mask_weight`` * BCE of predicting which positions were replaced. A donor value can
+        equal the original by chance; it still counts as masked (the target is unchanged)."""
+        z = self.standardise(inputs.float())
+        corrupted, mask = self.corrupt(z, gen)
+        h = self.encode(corrupted)
+        err = (self.recon(h).float() - z).pow(2)
+        loss = (err * mask).sum() / mask.sum()
+        if self.config["mask_weight"]:
+            loss = loss + self.config["mask_weight"] * F.binary_cross_entropy_with_logits(
+                self.mask_head(h).float(), mask.float())
+        return loss
+
+
+def _rows(inputs: torch.Tensor) -> torch.Tensor:
+    """[N, F, 1] or [N, F] -> [N, F] float32 without NaN/inf."""
+    x = inputs.float()
+    if x.ndim == 3 and x.shape[2] == 1:
+        x = x[:, :, 0]
+    if x.ndim != 2:
+        raise ValueError(f"tabular inputs must be [N, F] or [N, F, 1] (one reading per row), got {tuple(inputs.shape)}")
+    return torch.nan_to_num(x)

@@ -1,0 +1,224 @@
+"""The public benchmark's report writer on small synthetic metrics.json dicts (no model runs)."""
+
+import json
+import math
+
+import pytest
+
+from benchmarks import public_benchmark as B
+
+
+def _report(task, metric, higher_is_better, values, extra=None, **fields):
+    """``values``: {(model, fraction): [value per seed]}; ``extra``: {(model, fraction): {name: [per seed]}}."""
+    results = []
+    for (model, fraction), vals in values.items():
+        for seed, v in enumerate(vals):
+            metrics = {metric: v}
+            for name, per_seed in (extra or {}).get((model, fraction), {}).items():
+                metrics[name] = per_seed[seed]
+            results.append({"model": model, "label_fraction": fraction, "seed": seed, "value": v, "metrics": metrics,
+                            "n_labeled": 10, "wall_s": 1.0})
+    fractions = sorted({f for _, f in values})
+    return {"task": task, "modality": "sensor", "dataset": "d", "kind": "regression" if metric == "rmse" else "classification",
+            "metric": metric, "higher_is_better": higher_is_better, "split": "test: by engine", "n_train": 100,
+            "n_test": 50, "label_fractions": fractions, "seeds": [0, 1, 2], "timings_s": {"total": 12.0},
+            "runtime": {"device": "cpu", "precision": "fp32", "num_threads": 1}, "results": results, **fields}
+
+
+def _fd001(pre_all=(12.0, 12.2, 12.4), pre_10=(14.0, 15.0, 16.0), scratch_10=(18.0, 19.0, 20.0)):
+    return _report("cmapss_fd001_rul", "rmse", False, {
+        ("pretrained", 1.0): list(pre_all), ("pretrained", 0.1): list(pre_10), ("pretrained", 0.05): [20.0, 21.0, 22.0],
+        ("scratch", 1.0): [13.0, 13.0, 13.0], ("scratch", 0.1): list(scratch_10), ("scratch", 0.05): [19.0, 20.0, 21.0],
+        ("baseline", 1.0): [15.0, 15.5, 16.0],
+    }, extra={("pretrained", 1.0): {"phm08": [250.0, 260.0, 270.0]}}, protocol="RUL cap 125")
+
+
+def _cross_load(n_pairs=12, offset=0.0):
+    pairs = [(s, t) for s in range(4) for t in range(4) if s != t][:n_pairs]
+    results = []
+    for model, base in (("pretrained", 0.95), ("scratch", 0.80), ("baseline", 0.85)):
+        for seed in range(3):
+            for i, (s, t) in enumerate(pairs):
+                v = base + offset + 0.01 * seed + (0.02 if i == 0 else 0.0)
+                results.append({"model": model, "label_fraction": 1.0, "seed": seed, "value": v,
+                                "metrics": {"accuracy": v}, "source_load": s, "target_load": t})
+    return {"task": "cwru_cross_load", "modality": "sensor", "metric": "accuracy", "higher_is_better": True,
+            "split": "train one load, test another", "n_train": 400, "n_test": 400, "label_fractions": [1.0],
+            "seeds": [0, 1, 2], "runtime": {"device": "cpu", "precision": "fp32"}, "results": results}
+
+
+def _targets(summary, target_id):
+    return [t for t in summary["targets"] if t["id"] == target_id]
+
+
+def test_fd001_targets_met_missed_and_spread_over_seeds():
+    summary = B.build_summary({"cmapss_fd001_rul": _fd001()})
+    [all_labels] = _targets(summary, "fd001_rmse_all")
+    assert all_labels["status"] == "met" and all_labels["model"] == "pretrained"
+    assert all_labels["value"] == pytest.approx(12.2) and all_labels["n_seeds"] == 3
+    [stretch] = _targets(summary, "fd001_rmse_all_stretch")
+    assert stretch["status"] == "missed" and stretch["met"] is False and "is not <= 11.5" in stretch["reason"]
+    [ten] = _targets(summary, "fd001_rmse_10pct")
+    assert ten["status"] == "met" and ten["value"] == pytest.approx(15.0)  # <= 15.0 holds at equality
+    assert ten["std"] == pytest.approx(math.sqrt(2 / 3)) and ten["min"] == 14.0 and ten["max"] == 16.0
+
+    stats = summary["tasks"]["cmapss_fd001_rul"]["stats"]
+    assert stats["pretrained"]["0.1"]["mean"] == pytest.approx(15.0)
+    assert stats["pretrained"]["0.1"]["seeds"] == [0, 1, 2]
+    assert summary["tasks"]["cmapss_fd001_rul"]["secondary"]["phm08"]["pretrained"]["1"]["mean"] == pytest.approx(260.0)
+
+    md = B.render_markdown(summary)
+    assert "15.00 ± 0.82" in md and "14.00–16.00" in md  # mean ± std and min–max over seeds
+    assert "12.20 ± 0.16" in md and "12.00–12.40" in md
+    assert "**MISSED**" in md and "(stretch)" in md
+    assert "![cmapss_fd001_rul label efficiency](cmapss_fd001_rul/label_efficiency.png)" in md
+    assert "RUL cap 125" in md and "last cycle of each test engine" in md
+
+
+def test_fewer_than_three_seeds_is_a_miss():
+    report = _fd001()
+    report["results"] = [r for r in report["results"] if r["seed"] < 2]
+    [row] = _targets(B.build_summary({"cmapss_fd001_rul": report}), "fd001_rmse_all")
+    assert row["value"] == pytest.approx(12.1) and row["n_seeds"] == 2
+    assert row["status"] == "missed" and "only 2 seed(s)" in row["reason"]
+
+
+def test_pretrained_vs_scratch_at_low_fractions_lists_each_comparison():
+    summary = B.build_summary({"cmapss_fd001_rul": _fd001()})
+    comps = {(c["model"], c["fraction"]): c for c in summary["scratch_comparisons"]}
+    assert set(comps) == {("pretrained", 0.05), ("pretrained", 0.1)}  # 1.0 is not a low fraction
+    assert comps[("pretrained", 0.1)]["beats"] is True and comps[("pretrained", 0.1)]["gain"] == pytest.approx(4.0)
+    assert comps[("pretrained", 0.1)]["seed_wins"] == 3
+    lost = comps[("pretrained", 0.05)]
+    assert lost["beats"] is False and lost["gain"] == pytest.approx(-1.0) and lost["seed_wins"] == 0
+    [target] = _targets(summary, B.SCRATCH_TARGET_ID)
+    assert target["status"] == "missed" and target["n_wins"] == 1 and target["n_comparisons"] == 2
+    assert "cmapss_fd001_rul at 0.05: pretrained 21 vs scratch 20" in target["reason"]
+    md = B.render_markdown(summary)
+    assert "| cmapss_fd001_rul | pretrained | 0.05 | 21.00 | 20.00 | -1.00 | 0/3 | **NO** |" in md
+    assert "| cmapss_fd001_rul | pretrained | 0.1 | 15.00 | 19.00 | 4.00 | 3/3 | yes |" in md
+
+
+def test_missing_task_is_reported_missing():
+    summary = B.build_summary({"cmapss_fd001_rul": _fd001(), "neu_surface_defect": None})
+    assert summary["missing"] == ["neu_surface_defect"]
+    assert summary["tasks"]["neu_surface_defect"]["status"] == "missing"
+    neu = [t for t in summary["targets"] if t["task"] == "neu_surface_defect"]
+    assert {t["id"] for t in neu} == {"neu_acc_all", "neu_acc_5pct"}
+    assert all(t["status"] == "missing" and t["met"] is False for t in neu)
+    [scratch] = _targets(summary, B.SCRATCH_TARGET_ID)
+    assert scratch["met"] is False and "not measured (no report): neu_surface_defect" in scratch["reason"]
+    md = B.render_markdown(summary)
+    assert "**Missing** (no metrics.json, so nothing is claimed for them): neu_surface_defect." in md
+    assert "**Missing**: no `neu_surface_defect/metrics.json`" in md
+    assert md.count("**MISSING**") == 2
+
+
+def test_cross_load_pair_table_and_target():
+    summary = B.build_summary({"cwru_cross_load": _cross_load()})
+    task = summary["tasks"]["cwru_cross_load"]
+    pairs = task["pairs"]
+    assert len(pairs["pairs"]) == 12 and pairs["pairs"][0] == "0->1"
+    # 0->1 carries +0.02; mean over seeds 0, 1, 2 adds 0.01.
+    assert pairs["by_model"]["pretrained"]["1"]["0->1"]["mean"] == pytest.approx(0.98)
+    assert pairs["by_model"]["pretrained"]["1"]["2->3"]["mean"] == pytest.approx(0.96)
+    # Spread over SEEDS of the per-seed mean over the 12 pairs.
+    s = task["stats"]["pretrained"]["1"]
+    per_seed = [0.95 + 0.01 * k + 0.02 / 12 for k in range(3)]
+    assert s["n"] == 3 and s["mean"] == pytest.approx(sum(per_seed) / 3)
+    assert s["min"] == pytest.approx(per_seed[0]) and s["max"] == pytest.approx(per_seed[2])
+    [row] = _targets(summary, "cwru_cross_load")
+    assert row["status"] == "met" and row["n_pairs"] == 12  # 0.9617 >= 0.96
+    md = B.render_markdown(summary)
+    assert "| 0->1 | 0.9800 | 0.8300 | 0.8800 |" in md
+    assert "UNLABELED in self-supervised pretraining" in md  # the transductive use of target signals is stated
+
+    low = B.build_summary({"cwru_cross_load": _cross_load(offset=-0.02)})
+    [row] = _targets(low, "cwru_cross_load")
+    assert row["status"] == "missed" and row["value"] == pytest.approx(sum(per_seed) / 3 - 0.02)
+
+    partial = B.build_summary({"cwru_cross_load": _cross_load(n_pairs=11)})
+    [row] = _targets(partial, "cwru_cross_load")
+    assert row["status"] == "missed" and "only 11 of 12 load pairs" in row["reason"]
+
+
+def test_excavator_against_the_baseline_and_universal_judged_separately():
+    report = _report("excavator_major_system", "macro_f1", True, {
+        ("pretrained", 1.0): [0.80, 0.78, 0.79], ("pretrained", 0.1): [0.60, 0.62, 0.61],
+        ("baseline", 1.0): [0.77, 0.77, 0.77], ("baseline", 0.1): [0.65, 0.65, 0.65],
+        ("scratch", 0.1): [0.40, 0.41, 0.42]})
+    summary = B.build_summary({"excavator_major_system": report})
+    [f1] = _targets(summary, "excavator_f1_all")
+    assert f1["status"] == "met" and f1["value"] == pytest.approx(0.79)
+    [b100] = _targets(summary, "excavator_vs_baseline_all")
+    assert b100["status"] == "met" and b100["baseline"] == pytest.approx(0.77)
+    [b10] = _targets(summary, "excavator_vs_baseline_10pct")
+    assert b10["status"] == "missed" and b10["value"] == pytest.approx(0.61)
+    [scratch] = _targets(summary, B.SCRATCH_TARGET_ID)
+    assert scratch["status"] == "met" and scratch["n_wins"] == 1
+
+    sensor = _report("ai4i_machine_failure", "f1", True, {
+        ("pretrained", 1.0): [0.80, 0.81, 0.82], ("universal", 1.0): [0.86, 0.87, 0.88]},
+        extra={("pretrained", 1.0): {"auroc": [0.95, 0.96, 0.97], "pr_auc": [0.7, 0.7, 0.7]}})
+    rows = {t["model"]: t for t in _targets(B.build_summary({"ai4i_machine_failure": sensor}), "ai4i_f1_all")}
+    assert rows["pretrained"]["status"] == "missed" and rows["universal"]["status"] == "met"
+
+
+def test_anchors_beside_our_numbers_and_leakage_warning():
+    summary = B.build_summary({"cmapss_fd001_rul": _fd001(), "neu_surface_defect": None})
+    rows = [a for a in summary["anchor_rows"] if a["task"] == "cmapss_fd001_rul"]
+    dast = next(a for a in rows if a["anchor"].startswith("DAST"))
+    assert dast["value"] == 11.43 and dast["score"] == 203 and dast["approx"] is True
+    assert dast["ours"]["pretrained"] == pytest.approx(12.2) and dast["ours_score"]["pretrained"] == pytest.approx(260.0)
+    assert {a["anchor"] for a in rows} == set(B.ANCHORS["cmapss"]["models"])
+    md = B.render_markdown(summary)
+    assert "| cmapss_fd001_rul | DAST transformer (2022) | ~11.43 / score 203 | 12.20 / score 260 |" in md
+    assert not summary["warnings"]
+    leaky = B.build_summary({"cmapss_fd001_rul": _fd001(pre_all=(8.0, 8.1, 8.2))})
+    assert any("leakage" in w for w in leaky["warnings"])
+
+
+def test_timings_per_step_and_dataset_and_files(tmp_path):
+    from mfg_pipeline.storage import atomic
+
+    timings = {"steps": [{"name": "public data half", "wall_s": 280.0, "status": "ok", "note": "7 days"}],
+               "dagster_steps": [
+                   {"phase": "public data half", "step_key": "cwru__raw_sensor_readings", "asset": "cwru/raw_sensor_readings",
+                    "plant": "cwru", "seconds": 30.0, "runs": 7, "status": "SUCCESS"},
+                   {"phase": "public data half", "step_key": "cwru__sensor_corpus", "asset": "cwru/sensor_corpus",
+                    "plant": "cwru", "seconds": 5.5, "runs": 1, "status": "SUCCESS"},
+                   {"phase": "model half: cwru", "step_key": "cwru__sensor_backbone", "asset": "cwru/sensor_backbone",
+                    "plant": "cwru", "seconds": 100.0, "runs": 1, "status": "SUCCESS"}],
+               "model_runs_s": {"cwru": 150.0}, "total_s": 430.0}
+    meta = {"command": "python -m benchmarks.public_benchmark --only cwru", "device": {"cpus": 2, "cuda_available": False}}
+    summary = B.build_summary({"cwru_cross_load": _cross_load(), "cwru_within_load": None}, timings, meta,
+                              {"cwru_cross_load": {"curve": "cwru/cwru_cross_load/label_efficiency.png",
+                                                   "metrics_json": "cwru/cwru_cross_load/metrics.json", "fresh": True}})
+    assert summary["timings"]["datasets"]["cwru"] == {"data_steps_s": 35.5, "model_wall_s": 150.0, "total_s": 185.5}
+    md = B.render_markdown(summary)
+    assert "| cwru | 35.5 s | 150.0 s | 185.5 s |" in md
+    assert "| public data half | cwru/raw_sensor_readings | 30.0 | 7 | SUCCESS |" in md
+    assert "| **total** | **430.0 s** | | |" in md
+    assert "](cwru/cwru_cross_load/label_efficiency.png)" in md
+    assert "cpus 2" in md and "device cpu" in md
+
+    md_path, json_path = B.write_outputs(tmp_path, summary)
+    loaded = atomic.read_json(json_path)
+    assert loaded["tasks"]["cwru_cross_load"]["stats"]["pretrained"]["1"]["n"] == 3
+    assert loaded["missing"] == ["cwru_within_load"]
+    assert md_path.read_text(encoding="utf-8") == md
+    json.loads(json_path.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+
+def test_load_reports_finds_plant_prefixed_reports(tmp_path):
+    from mfg_pipeline.storage import atomic
+
+    atomic.write_json(tmp_path / "cmapss_fd001" / "cmapss_fd001_rul" / "metrics.json", _fd001())
+    (tmp_path / "cmapss_fd001" / "cmapss_fd001_rul" / "label_efficiency.png").write_bytes(b"png")
+    atomic.write_json(tmp_path / "neu_surface_defect" / "metrics.json", {"task": "neu_surface_defect"})
+    reports, infos = B.load_reports(tmp_path, ["cmapss_fd001_rul", "neu_surface_defect", "ai4i_machine_failure"],
+                                    since=0.0)
+    assert reports["cmapss_fd001_rul"]["task"] == "cmapss_fd001_rul" and reports["ai4i_machine_failure"] is None
+    assert infos["cmapss_fd001_rul"]["curve"] == "cmapss_fd001/cmapss_fd001_rul/label_efficiency.png"
+    assert infos["cmapss_fd001_rul"]["fresh"] is True
+    assert infos["neu_surface_defect"]["curve"] is None  # no PNG: no link

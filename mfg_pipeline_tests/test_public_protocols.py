@@ -1,0 +1,170 @@
+"""The public benchmarks' protocols: label fractions by engine / contiguous block, cross-load
+pairs, last-cycle RUL scoring with the PHM08 score, F1 at a validation-chosen threshold, and
+pretraining corpora that never see a test sample."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mfg_pipeline.datasets.corpus import corpus_from_dataset
+from mfg_pipeline.landing.adapters import cmapss
+from mfg_pipeline.modalities import get_modality
+from mfg_pipeline.storage.artifacts import LabeledDataset
+from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics, phm08_score
+from mfg_pipeline.tasks.protocol import experiments, label_subset, run_protocol
+from mfg_pipeline.tasks.registry import PUBLIC_TASKS, TASKS, get_task, tasks_for_plant
+from mfg_pipeline_tests.public_kit import PLANTS, build, clean_plant, shared
+
+
+def test_every_public_task_belongs_to_one_plant_that_builds_its_dataset():
+    for task in PUBLIC_TASKS:
+        plant = PLANTS[task.plant]
+        assert task.dataset in plant.datasets
+        assert tasks_for_plant(plant.name, plant.datasets).count(task) == 1
+        assert len(task.seeds) >= 3
+    # Simulator tasks never leak into public plants, nor public tasks into the simulator.
+    assert not {t.name for t in TASKS} & {t.name for p in PLANTS.values() for t in tasks_for_plant(p.name, p.datasets)}
+    assert tasks_for_plant("", ("rul_dataset",)) == (get_task("remaining_useful_life"),)
+    fd = {t.name: t.label_fractions for t in PUBLIC_TASKS if t.name.startswith("cmapss")}
+    assert fd["cmapss_fd001_rul"] == fd["cmapss_fd004_rul"] == (0.05, 0.1, 0.2, 1.0)
+    assert fd["cmapss_fd002_rul"] == fd["cmapss_fd003_rul"] == (1.0,)
+
+
+def test_label_fractions_by_engine_are_whole_nested_and_seeded():
+    units = np.repeat([f"FD001-train-{u:03d}" for u in range(1, 101)], 7)
+    y = np.tile(np.arange(7, dtype=float), 100)
+    picks = {f: label_subset(y, f, seed=3, kind="regression", groups=units) for f in (0.05, 0.1, 0.2, 1.0)}
+    assert [len(set(units[p])) for p in picks.values()] == [5, 10, 20, 100]
+    for p in picks.values():  # whole engines: every window of a chosen engine is labeled
+        assert len(p) == 7 * len(set(units[p]))
+    assert set(units[picks[0.05]]) <= set(units[picks[0.1]]) <= set(units[picks[0.2]])
+    again = label_subset(y, 0.1, seed=3, kind="regression", groups=units)
+    assert np.array_equal(again, picks[0.1])
+    assert set(units[label_subset(y, 0.1, seed=4, kind="regression", groups=units)]) != set(units[picks[0.1]])
+
+
+def test_label_fractions_by_block_are_one_contiguous_run_per_recording():
+    recording = np.repeat(["a", "b", "c"], 40)
+    order = np.tile(np.arange(40), 3)
+    shuffled = np.random.default_rng(0).permutation(len(order))  # rows need not be in time order
+    recording, order = recording[shuffled], order[shuffled]
+    y = np.zeros(len(order), int)
+    for fraction, k in ((0.05, 2), (0.1, 4), (1.0, 40)):
+        pos = label_subset(y, fraction, seed=1, kind="classification", blocks=(recording, order))
+        for name in "abc":
+            taken = np.sort(order[pos][recording[pos] == name])
+            assert len(taken) == k and (np.diff(taken) == 1).all()
+
+
+def _cwru_like(loads=(0, 1, 2, 3), per_recording=6) -> LabeledDataset:
+    rows = []
+    for load in loads:
+        for cls in range(3):
+            for w in range(per_recording):
+                rows.append({"machine_id": f"r{cls}-{load}", "recording": f"r{cls}-{load}", "load": load,
+                             "window_in_recording": w, "target": cls, "split": "test" if w >= per_recording - 2 else "train"})
+    index = pd.DataFrame(rows)
+    x = torch.randn(len(index), 1, 64, generator=torch.Generator().manual_seed(0)) * (1 + torch.tensor(index["target"].to_numpy(), dtype=torch.float32)[:, None, None])
+    meta = {"kind": "classification", "classes": ["a", "b", "c"],
+            "cross_load_pairs": [[a, b] for a in loads for b in loads if a != b]}
+    return LabeledDataset("cwru_fault_dataset", "sensor", x, index, meta)
+
+
+def test_cross_load_runs_all_twelve_pairs_and_tests_only_on_the_target_load():
+    dataset = _cwru_like()
+    task = get_task("cwru_cross_load")
+    y = dataset.index["target"].to_numpy()
+    runs = experiments(task, dataset, y)
+    assert len(runs) == 12 * len(task.seeds)
+    pairs = {(r["extra"]["source_load"], r["extra"]["target_load"]) for r in runs}
+    assert len(pairs) == 12 and all(a != b for a, b in pairs)
+    loads = dataset.index["load"].to_numpy()
+    for r in runs:
+        a, b = r["extra"]["source_load"], r["extra"]["target_load"]
+        assert set(loads[r["labeled"]]) == {a} and set(loads[r["test"]]) == {b}
+        assert set(loads[r["fit"]]) == {a} and set(loads[r["val"]]) == {a}
+        assert not set(r["fit"]) & set(r["val"])
+        assert len(r["labeled"]) == int((loads == a).sum())  # all source labels
+
+
+def test_cross_load_protocol_reports_each_pair_for_every_model():
+    dataset = _cwru_like(loads=(0, 1))
+    task = replace(get_task("cwru_cross_load"), seeds=(0,), shared_backbone=False)
+    spec = get_modality("sensor")
+    backbone = spec.build(None, 0, channels=1, window=64)
+    out = run_protocol(task, backbone, dataset)
+    rows = pd.DataFrame(out["results"])
+    assert set(map(tuple, rows[["source_load", "target_load"]].drop_duplicates().to_numpy())) == {(0, 1), (1, 0)}
+    assert set(rows["model"]) == {"pretrained", "scratch", "baseline"}
+    assert (rows["n_test"] == 18).all() and (rows["n_labeled"] == 18).all()
+    # the synthetic classes differ in amplitude: window statistics do far better than chance (1/3)
+    assert rows.loc[rows["model"] == "baseline", "value"].min() > 0.6
+
+
+def test_phm08_score_and_f1_threshold():
+    assert phm08_score(np.array([50.0, 50.0]), np.array([37.0, 60.0])) == pytest.approx((np.e - 1) + (np.e - 1))
+    assert phm08_score(np.array([10.0]), np.array([10.0])) == 0.0
+    # late predictions cost more than early ones of the same size
+    assert phm08_score(np.array([50.0]), np.array([60.0])) > phm08_score(np.array([50.0]), np.array([40.0]))
+    y = np.array([0, 0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.35, 0.9])
+    t = best_f1_threshold(y, p)
+    assert t == pytest.approx(0.35)
+    m = compute_metrics("classification", y, np.stack([1 - p, p], 1), threshold=t)
+    assert m["f1"] == 1.0 and m["threshold"] == pytest.approx(0.35)
+    assert compute_metrics("classification", y, np.stack([1 - p, p], 1))["f1"] == pytest.approx(2 / 3)
+    assert 0 < m["pr_auc"] <= 1
+
+
+def test_threshold_is_chosen_on_validation_data_for_every_model():
+    rng = np.random.default_rng(0)
+    n = 600
+    x = rng.normal(size=(n, 4, 1)).astype(np.float32)
+    target = ((x[:, 0, 0] + 0.5 * x[:, 1, 0]) > 1.6).astype(int)  # ~7% positives
+    index = pd.DataFrame({"machine_id": [f"row{i}" for i in range(n)], "target": target,
+                          "split": np.where(np.arange(n) % 4 == 0, "test", "train")})
+    dataset = LabeledDataset("ai4i_failure_dataset", "sensor", torch.from_numpy(x), index,
+                             {"kind": "classification", "classes": ["ok", "failure"]})
+    task = replace(get_task("ai4i_machine_failure"), seeds=(0,), label_fractions=(1.0,), steps=30, eval_every=10)
+    backbone = get_modality("tabular").build(None, 0, n_features=4)
+    rows = run_protocol(task, backbone, dataset)["results"]
+    assert {r["model"] for r in rows} == {"pretrained", "scratch", "baseline"}
+    for r in rows:
+        assert r["n_val"] > 0 and r["n_fit"] + r["n_val"] == r["n_labeled"]
+        assert r["value"] == r["metrics"]["f1"] and "pr_auc" in r["metrics"] and "auroc" in r["metrics"]
+        assert 0 < r["metrics"]["threshold"] < 1
+    assert max(r["value"] for r in rows) > 0.5
+
+
+def test_cmapss_protocol_scores_the_last_cycle_of_each_test_engine_on_whole_engines(tmp_path):
+    source = shared("cmapss")
+    landing = tmp_path / "raw"
+    cmapss.adapt(source, landing, limit=10, subsets=("FD001",))
+    plant = PLANTS["cmapss_fd001"]
+    dataset = build(plant, clean_plant(plant, landing, tmp_path / "work"))
+    task = replace(get_task("cmapss_fd001_rul"), seeds=(0, 1, 2), label_fractions=(0.2, 1.0), steps=4, eval_every=2,
+                   shared_backbone=False)
+    corpus = corpus_from_dataset(dataset)
+    assert len(corpus) == int((dataset.index["split"] == "train").sum())  # no test engine in pretraining
+    assert set(corpus.index["machine_id"]) == set(dataset.index.loc[dataset.index["split"] == "train", "machine_id"])
+    backbone, _ = get_modality("sensor").pretrain(corpus, steps=2, model_overrides=plant.pretrain["sensor"]["model"])
+    out = run_protocol(task, backbone, dataset)
+    rows = pd.DataFrame(out["results"])
+    assert out["n_test"] == 10 and (rows["n_test"] == 10).all()
+    test = dataset.index[dataset.index["split"] == "test"]
+    assert test["is_last_cycle"].all() and test["unit"].is_unique and (test["target"] <= 125).all()
+    # Every model at a (seed, fraction) trains on the same engines: 20% of 10 = 2 engines.
+    y = dataset.index["target"].to_numpy()
+    for run in experiments(task, dataset, y):
+        units = set(dataset.index["unit"].to_numpy()[run["labeled"]])
+        assert len(units) == (2 if run["fraction"] == 0.2 else 10)
+        assert not units & set(test["unit"])
+    same = rows.groupby(["seed", "label_fraction"])["n_labeled"].nunique()
+    assert (same == 1).all()
+    for _, r in rows.iterrows():
+        truth = np.minimum(test["rul"].to_numpy(), 125)
+        assert r["metrics"]["phm08"] >= 0 and r["metrics"]["rmse"] > 0
+        assert r["metrics"]["rmse"] <= np.sqrt(np.mean((truth - 0) ** 2)) * 2  # a sane scale, not garbage
