@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
 import sys
@@ -753,7 +754,9 @@ def _partitions(profile, days: list[str], plants: tuple[str, ...] | None, worker
     if workers <= 1:
         results = [_partition_run(profile, d, plants, tag) for d in days]
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child of a process that already ran torch ops can hang in
+        # torch's thread pool (seen: the benchmark's simulator partitions after the public half)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_partition_run, [profile] * len(days), days, [plants] * len(days),
                                     [tag] * len(days)))
     return [d for d, (ok, _) in zip(days, results) if not ok], [r for _, r in results if r]

@@ -117,7 +117,11 @@ CMAPSS_PRETRAIN = {"sensor": {"model": {"patch_len": 5, "stride": 5, "channel_mi
 # 12 kHz vibration: bearing-fault impulses repeat every ~75-120 samples, so 32-sample patches
 # (64 tokens per window) see them whole; 8-sample patches would cost 4x for less.
 CWRU_PRETRAIN = {"sensor": {"model": {"patch_len": 32, "stride": 32}, "steps": 300}}
-NEU_PRETRAIN = {"image": {"steps": 150}}
+# NEU defects are fine textures: the probe embeds at 128 px while SimCLR views stay at 64 px
+# (the CNN pools globally, so the pretraining cost is unchanged; 64 px embeddings scored lower).
+NEU_PRETRAIN = {"image": {"model": {"image_size": 128, "view_size": 64}, "steps": 150}}
+# MaintNet + excavator text has ~10x the simulator's vocabulary.
+MAINTENANCE_PRETRAIN = {"text": {"model": {"vocab_size": 4000}, "steps": 600}}
 
 
 def public_plants() -> tuple[Plant, ...]:
@@ -149,7 +153,8 @@ def public_plants() -> tuple[Plant, ...]:
                                           ChannelSpec("tool_wear_min", 0.0, 1000.0)), stuck_run=0),
               datasets=("ai4i_failure_dataset",), sample_period_s=60.0, window=1, window_stride=1),
         Plant(name=maintenance.PLANT, modalities=("text",), label_tables=(),
-              text=TextCleaningRules(maintenance.SYSTEM_LABELS), datasets=("excavator_system_dataset",)),
+              text=TextCleaningRules(maintenance.SYSTEM_LABELS), datasets=("excavator_system_dataset",),
+              pretrain=MAINTENANCE_PRETRAIN),
     ]
     return tuple(plants)
 

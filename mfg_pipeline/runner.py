@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -65,7 +66,9 @@ def materialize_all(profile: Profile, days: list[str], instance: dg.DagsterInsta
         ok = [materialize_partition(profile, d, instance) for d in days]
     else:
         # Separate processes, each its own Dagster run against the shared (persistent) instance.
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child of a process that already ran torch ops can hang in
+        # torch's thread pool (seen: the benchmark's simulator partitions after the public half)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             ok = list(pool.map(materialize_partition, [profile] * len(days), days))
     middle = time.perf_counter()
     failed = [d for d, good in zip(days, ok) if not good]

@@ -168,3 +168,15 @@ def test_cmapss_protocol_scores_the_last_cycle_of_each_test_engine_on_whole_engi
         truth = np.minimum(test["rul"].to_numpy(), 125)
         assert r["metrics"]["phm08"] >= 0 and r["metrics"]["rmse"] > 0
         assert r["metrics"]["rmse"] <= np.sqrt(np.mean((truth - 0) ** 2)) * 2  # a sane scale, not garbage
+
+
+def test_row_validation_is_stratified_so_rare_failures_reach_it():
+    from mfg_pipeline.tasks.protocol import stratified_validation_split
+
+    y = np.array([1] * 10 + [0] * 290)
+    fit, val = stratified_validation_split(np.arange(300), y, seed=0, min_val_samples=40)
+    assert not set(fit) & set(val) and len(fit) + len(val) == 300
+    assert (y[val] == 1).sum() == 2 and (y[val] == 0).sum() == 58  # 20% of each class
+    assert stratified_validation_split(np.arange(30), y, seed=0, min_val_samples=40)[1] is None
+    # AI4I's three "machines" are product types: the task validates per reading instead
+    assert get_task("ai4i_machine_failure").validate_by == "row"

@@ -2,6 +2,7 @@
 
 - sensor: per-channel window statistics (level, spread, range, skew, kurtosis, slope, zero
   crossings, spectral band energies of the per-window-normalised signal),
+- sensor/tabular rows of one reading (window length 1, e.g. AI4I): the raw values,
 - image: intensity histogram, gradient-magnitude histogram and simple texture statistics,
 - text: TF-IDF (word 1-2 grams) -> logistic regression.
 Classifiers: logistic regression (``logreg``) or gradient boosting (``gbm``); regressors: ridge
@@ -57,8 +58,11 @@ def image_features(x: np.ndarray, bins: int = 16) -> np.ndarray:
 
 
 def hand_features(dataset: LabeledDataset) -> np.ndarray | list[str]:
-    if dataset.modality == "sensor":
-        return sensor_features(dataset.inputs.float().numpy())
+    if dataset.modality in ("sensor", "tabular"):
+        x = dataset.inputs.float().numpy()
+        if x.ndim == 2 or x.shape[-1] == 1:  # statistics of a one-sample window are meaningless
+            return np.nan_to_num(x.reshape(len(x), -1).astype(np.float64))
+        return sensor_features(x)
     if dataset.modality == "image":
         return image_features(dataset.inputs.numpy())
     if dataset.modality == "text":

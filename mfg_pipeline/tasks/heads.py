@@ -196,6 +196,7 @@ def train_head(
 
 PROBE_CS = tuple(float(c) for c in np.logspace(-3, 1, 5))
 PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
+PROBE_MAX_BASIS = 384
 
 
 def _cv_folds(y: np.ndarray, kind: str, max_folds: int = 3) -> int:
@@ -271,8 +272,10 @@ def fit_probe(
             else:
                 # With fewer samples than features the L2-regularised solution lies in the span
                 # of the training rows: fit in that n-dimensional basis (exactly the same
-                # optimum, a fraction of the cost) and map the weights back.
-                basis = np.linalg.svd(xs, full_matrices=False)[2] if n < d else None
+                # optimum, a fraction of the cost) and map the weights back. Above
+                # PROBE_MAX_BASIS rows the basis keeps the leading principal directions only
+                # (NEU: 1,350 x 1,360 image features took 150 s per CV fit, 384 directions ~6x less).
+                basis = np.linalg.svd(xs, full_matrices=False)[2][:PROBE_MAX_BASIS] if n < d or d > PROBE_MAX_BASIS else None
                 xf = xs @ basis.T if basis is not None else xs
                 folds = _cv_folds(y, "classification")
                 if folds >= 2:

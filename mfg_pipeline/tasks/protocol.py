@@ -136,6 +136,23 @@ def validation_split(positions: np.ndarray, machine_ids: np.ndarray, seed: int, 
     return np.sort(positions[perm[k:]]), np.sort(positions[perm[:k]])
 
 
+def stratified_validation_split(positions: np.ndarray, y: np.ndarray, seed: int, min_val_samples: int,
+                                val_frac: float = 0.2) -> tuple[np.ndarray, np.ndarray | None]:
+    """(fit, val) per sample, ``val_frac`` of each class (at least one of a class with two or
+    more labels): for independent samples such as process runs, where a rare positive class
+    must reach validation to choose a threshold."""
+    if len(positions) < max(2, min_val_samples):
+        return positions, None
+    rng = np.random.default_rng(derive_seed("val_split", seed))
+    val = []
+    for cls in np.unique(y[positions]):
+        members = rng.permutation(positions[y[positions] == cls])
+        if len(members) >= 2:
+            val.append(members[: max(1, int(round(val_frac * len(members))))])
+    val = np.sort(np.concatenate(val)) if val else np.array([], dtype=int)
+    return np.setdiff1d(positions, val), val
+
+
 def _settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float) -> HeadSettings:
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
@@ -176,12 +193,15 @@ def experiments(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray) -> list[
     if task.label_blocks:
         order = dataset.index["window_in_recording"].to_numpy() if "window_in_recording" in dataset.index else np.arange(len(y))
         blocks = (_groups(dataset, task.label_blocks)[train_pos], order[train_pos])
-    val_ids = dataset.index["machine_id"].astype(str).to_numpy()
+    val_ids = None if task.validate_by == "row" else dataset.index[task.validate_by].astype(str).to_numpy()
     for seed in task.seeds:
         for fraction in task.label_fractions:
             sub = train_pos[label_subset(y[train_pos], fraction, seed, task.kind,
                                          groups=None if groups is None else groups[train_pos], blocks=blocks)]
-            fit, val = validation_split(sub, val_ids, seed, task.min_val_samples)
+            if val_ids is None:
+                fit, val = stratified_validation_split(sub, y, seed, task.min_val_samples)
+            else:
+                fit, val = validation_split(sub, val_ids, seed, task.min_val_samples)
             out.append({"seed": seed, "fraction": float(fraction), "labeled": sub, "fit": fit, "val": val,
                         "test": test_pos, "extra": {}})
     return out
