@@ -222,3 +222,20 @@ def test_load_reports_finds_plant_prefixed_reports(tmp_path):
     assert infos["cmapss_fd001_rul"]["curve"] == "cmapss_fd001/cmapss_fd001_rul/label_efficiency.png"
     assert infos["cmapss_fd001_rul"]["fresh"] is True
     assert infos["neu_surface_defect"]["curve"] is None  # no PNG: no link
+
+
+def test_an_only_run_keeps_the_other_datasets_times_from_the_earlier_report(tmp_path):
+    from benchmarks.public_benchmark import dataset_times, merge_earlier_timings
+
+    earlier = {"timings": {"model_runs_s": {"neu": 300.0, "cwru": 100.0},
+                           "dagster_steps": [{"phase": "public data half", "plant": "neu", "seconds": 20.0},
+                                             {"phase": "public data half", "plant": "cwru", "seconds": 10.0}]}}
+    path = tmp_path / "public_benchmark.json"
+    path.write_text(json.dumps(earlier))
+    now = {"model_runs_s": {"cwru": 80.0}, "dagster_steps": [{"phase": "public data half", "plant": "cwru", "seconds": 5.0}]}
+    merged = merge_earlier_timings(now, path, {"cwru"})
+    times = dataset_times(merged)
+    assert times["cwru"] == {"data_steps_s": 5.0, "model_wall_s": 80.0, "total_s": 85.0}  # this run's, not the old
+    assert times["neu"]["total_s"] == 320.0  # carried over
+    assert all(s.get("earlier_run") for s in merged["dagster_steps"] if s["plant"] == "neu")
+    assert merge_earlier_timings(now, tmp_path / "absent.json", {"cwru"}) == now

@@ -272,10 +272,12 @@ def fit_probe(
             else:
                 # With fewer samples than features the L2-regularised solution lies in the span
                 # of the training rows: fit in that n-dimensional basis (exactly the same
-                # optimum, a fraction of the cost) and map the weights back. Above
-                # PROBE_MAX_BASIS rows the basis keeps the leading principal directions only
-                # (NEU: 1,350 x 1,360 image features took 150 s per CV fit, 384 directions ~6x less).
-                basis = np.linalg.svd(xs, full_matrices=False)[2][:PROBE_MAX_BASIS] if n < d or d > PROBE_MAX_BASIS else None
+                # optimum, a fraction of the cost) and map the weights back. When that span (or
+                # the feature space) has more than PROBE_MAX_BASIS dimensions, only its leading
+                # principal directions are kept (NEU, 1,350 x 1,360 image features: 150 s per
+                # CV fit in the full span).
+                large = min(n, d) > PROBE_MAX_BASIS
+                basis = np.linalg.svd(xs, full_matrices=False)[2][:PROBE_MAX_BASIS] if n < d or large else None
                 xf = xs @ basis.T if basis is not None else xs
                 folds = _cv_folds(y, "classification")
                 if folds >= 2:
