@@ -846,6 +846,7 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
     from mfg_pipeline.definitions import build_definitions
     from mfg_pipeline.profiles import default_profile, public_profile
     from mfg_pipeline.runner import materialize_rest
+    from mfg_pipeline.tasks.registry import tasks_for_plant
 
     started = time.perf_counter()
     profile = public_profile()
@@ -874,7 +875,8 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
         print(json.dumps(steps[-1]), flush=True)
 
     universal = UNIVERSAL_KEY if any(k.to_user_string() == UNIVERSAL_KEY for k in graph.materializable_asset_keys) else None
-    needs_universal = universal is not None and any("sensor" in p.modalities for p in selected)
+    needs_universal = universal is not None and any(t.shared_backbone for p in selected
+                                                    for t in tasks_for_plant(p.name, p.datasets))
 
     if args.skip_data:
         steps.append({"name": "public data half", "wall_s": 0.0, "status": "skipped", "note": "--skip-data"})
@@ -919,7 +921,7 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
         else:
             steps.append({"name": "simulator data half (sensor corpus)", "wall_s": 0.0, "status": "skipped",
                           "note": "no universal_sensor_backbone in the graph" if universal is None
-                          else "no sensor plant selected"})
+                          else "no selected task uses the universal backbone"})
 
     if args.data_only:
         steps.append({"name": "model half", "wall_s": 0.0, "status": "skipped", "note": "--data-only"})
