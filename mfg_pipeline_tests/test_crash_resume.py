@@ -55,12 +55,15 @@ def test_killed_pretraining_resumes_to_the_uninterrupted_result(tmp_path):
     ckpt = tmp_path / "ckpt"
     victim = _run([str(corpus), str(ckpt), str(tmp_path / "never")])
     deadline = time.monotonic() + 240
-    while not list(ckpt.glob("ckpt-*.safetensors")) and time.monotonic() < deadline and victim.poll() is None:
+    # checkpoint.json is written last and marks a complete checkpoint (a kill between the
+    # tensors and it correctly leaves nothing to resume from: waiting for the tensors raced)
+    while not (ckpt / "checkpoint.json").exists() and time.monotonic() < deadline and victim.poll() is None:
         time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert list(ckpt.glob("ckpt-*.safetensors")), "no checkpoint was written before the kill"
+    assert (ckpt / "checkpoint.json").exists() and list(ckpt.glob("ckpt-*.safetensors")), \
+        "no checkpoint was written before the kill"
     assert not (tmp_path / "never").exists()
 
     resumed = _run([str(corpus), str(ckpt), str(tmp_path / "resumed")])
