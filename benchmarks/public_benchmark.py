@@ -747,21 +747,11 @@ BENCH_TAG = "mfg/public_benchmark"
 
 
 def _partition_run(profile, day: str, plants: tuple[str, ...] | None, tag: str) -> tuple[bool, str | None]:
-    """Like ``runner.materialize_partition``, restricted to ``plants`` and tagged, in a worker process."""
-    import dagster as dg
+    """``runner.run_partition`` restricted to ``plants`` and tagged, in a worker process."""
+    from mfg_pipeline.runner import run_partition
 
-    from mfg_pipeline.definitions import build_definitions
-    from mfg_pipeline.runner import _assets, partitioned_keys
-
-    defs = build_definitions(profile)
-    keys = [k for k in partitioned_keys(defs) if plants is None or (len(k.path) > 1 and k.path[0] in plants)]
-    if not keys:
-        return True, None
-    with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(_assets(defs), selection=keys, partition_key=day, resources=defs.resources,
-                                instance=instance, raise_on_error=False,
-                                tags={"mfg/partition_run": day, BENCH_TAG: tag})
-    return result.success, result.run_id
+    result = run_partition(profile, day, plants=plants, tags={BENCH_TAG: tag})
+    return (True, None) if result is None else (result.success, result.run_id)
 
 
 def _partitions(profile, days: list[str], plants: tuple[str, ...] | None, workers: int, tag: str,

@@ -34,13 +34,22 @@ def partitioned_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
     return [k for k in graph.materializable_asset_keys if graph.get(k).is_partitioned]
 
 
-def materialize_partition(profile: Profile, day: str, instance: dg.DagsterInstance | None = None) -> bool:
+def run_partition(profile: Profile, day: str, instance: dg.DagsterInstance | None = None,
+                  plants: tuple[str, ...] | None = None, tags: dict[str, str] | None = None,
+                  ) -> dg.ExecuteInProcessResult | None:
+    """One day's partitioned assets (of ``plants`` only, when given) as one Dagster run; None
+    when the selection is empty."""
     defs = build_definitions(profile)
+    keys = [k for k in partitioned_keys(defs) if plants is None or (len(k.path) > 1 and k.path[0] in plants)]
+    if not keys:
+        return None
     with dg.DagsterInstance.get() if instance is None else contextlib.nullcontext(instance) as inst:
-        result = dg.materialize(_assets(defs), selection=partitioned_keys(defs), partition_key=day,
-                                resources=defs.resources, instance=inst, raise_on_error=False,
-                                tags={"mfg/partition_run": day})
-    return result.success
+        return dg.materialize(_assets(defs), selection=keys, partition_key=day, resources=defs.resources,
+                              instance=inst, raise_on_error=False, tags={"mfg/partition_run": day, **(tags or {})})
+
+
+def materialize_partition(profile: Profile, day: str, instance: dg.DagsterInstance | None = None) -> bool:
+    return run_partition(profile, day, instance).success
 
 
 DATA_GROUPS = ("corpus", "labels")

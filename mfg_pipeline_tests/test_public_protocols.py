@@ -180,3 +180,20 @@ def test_row_validation_is_stratified_so_rare_failures_reach_it():
     assert stratified_validation_split(np.arange(30), y, seed=0, min_val_samples=40)[1] is None
     # AI4I's three "machines" are product types: the task validates per reading instead
     assert get_task("ai4i_machine_failure").validate_by == "row"
+
+
+def test_finetuning_and_protocol_hold_out_validation_the_same_way():
+    from mfg_pipeline.tasks.protocol import hold_out_validation
+
+    # AI4I-like: three "machines" (product types); validating by machine would hold out a whole type
+    index = pd.DataFrame({"machine_id": np.repeat(["ai4i-L", "ai4i-M", "ai4i-H"], [120, 60, 20]),
+                          "target": np.tile([0] * 9 + [1], 20), "split": "train"})
+    dataset = LabeledDataset("ai4i_failure_dataset", "sensor", torch.zeros(200, 4, 1), index, {"kind": "classification"})
+    y = index["target"].to_numpy()
+    fit, val = hold_out_validation(get_task("ai4i_machine_failure"), dataset, y, np.arange(200), seed=0)
+    assert set(index["machine_id"][fit]) == set(index["machine_id"][val]) == {"ai4i-L", "ai4i-M", "ai4i-H"}
+    assert (y[val] == 1).sum() == 4  # 20% of the 20 failures
+    units = np.array([f"FD001-train-{i // 10:03d}" for i in range(200)])
+    engines = LabeledDataset("cmapss_rul_dataset", "sensor", None, index.assign(machine_id=units), {})
+    fit, val = hold_out_validation(get_task("cmapss_fd001_rul"), engines, y, np.arange(200), seed=0)
+    assert not set(units[fit]) & set(units[val])  # C-MAPSS validates by engine

@@ -1,9 +1,9 @@
 """Finetuning assets: ``finetuned_<task>`` per registry entry (group ``finetuning``).
 
 Each depends on exactly its modality's backbone and its labeled dataset, trains the task head
-(linear probe or full finetune, per the TaskSpec) on the whole TRAIN split (a validation subset
-of train machines for early stopping), scores the held-out TEST split, and saves the task model
-as safetensors + JSON.
+(linear probe or full finetune, per the TaskSpec) on the whole TRAIN split (validation data held
+out as the protocol does: by machine, or per sample where the task says so), scores the held-out
+TEST split, and saves the task model as safetensors + JSON.
 """
 
 
@@ -20,7 +20,7 @@ from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
 from mfg_pipeline.tasks.heads import HeadSettings, train_head
 from mfg_pipeline.tasks.metrics import compute_metrics
-from mfg_pipeline.tasks.protocol import encode_targets, n_classes_of, validation_split
+from mfg_pipeline.tasks.protocol import encode_targets, hold_out_validation, n_classes_of
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
 
@@ -38,8 +38,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     split = dataset.index["split"].to_numpy()
     train_pos, test_pos = np.where(split == "train")[0], np.where(split == "test")[0]
     y = encode_targets(dataset, task)
-    machines = dataset.index["machine_id"].astype(str).to_numpy()
-    fit_pos, val_pos = validation_split(train_pos, machines, seed, task.min_val_samples)
+    fit_pos, val_pos = hold_out_validation(task, dataset, y, train_pos, seed)
     inputs = backbone.prepare(dataset)
     n_out = n_classes_of(dataset, y)
     settings = HeadSettings(kind=task.kind, n_outputs=n_out, mode=task.finetune_mode, steps=task.steps,

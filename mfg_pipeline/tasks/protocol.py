@@ -153,6 +153,16 @@ def stratified_validation_split(positions: np.ndarray, y: np.ndarray, seed: int,
     return np.setdiff1d(positions, val), val
 
 
+def hold_out_validation(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray, positions: np.ndarray,
+                        seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(fit, val) of labeled ``positions`` the way the task validates: by ``validate_by``
+    groups (machine, engine), or per sample stratified by class (``"row"``)."""
+    if task.validate_by == "row":
+        return stratified_validation_split(positions, y, seed, task.min_val_samples)
+    groups = dataset.index[task.validate_by].astype(str).to_numpy()
+    return validation_split(positions, groups, seed, task.min_val_samples)
+
+
 def _settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float) -> HeadSettings:
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
@@ -193,15 +203,11 @@ def experiments(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray) -> list[
     if task.label_blocks:
         order = dataset.index["window_in_recording"].to_numpy() if "window_in_recording" in dataset.index else np.arange(len(y))
         blocks = (_groups(dataset, task.label_blocks)[train_pos], order[train_pos])
-    val_ids = None if task.validate_by == "row" else dataset.index[task.validate_by].astype(str).to_numpy()
     for seed in task.seeds:
         for fraction in task.label_fractions:
             sub = train_pos[label_subset(y[train_pos], fraction, seed, task.kind,
                                          groups=None if groups is None else groups[train_pos], blocks=blocks)]
-            if val_ids is None:
-                fit, val = stratified_validation_split(sub, y, seed, task.min_val_samples)
-            else:
-                fit, val = validation_split(sub, val_ids, seed, task.min_val_samples)
+            fit, val = hold_out_validation(task, dataset, y, sub, seed)
             out.append({"seed": seed, "fraction": float(fraction), "labeled": sub, "fit": fit, "val": val,
                         "test": test_pos, "extra": {}})
     return out
