@@ -12,8 +12,8 @@ Steps, each timed (and every Dagster step of each run, from the instance's step 
 2. the simulator's data half (default profile) up to its ``sensor_corpus``, which the universal
    sensor backbone of the public location pretrains on (skipped when the graph has none);
 3. the model half: ``universal_sensor_backbone`` first, then one Dagster run per plant (its
-   backbones, ``finetuned_<task>``, ``evaluation_<task>``, ``evaluation_summary``), so that the
-   wall time of each dataset is known;
+   backbones, ``finetuned_<task>``, ``evaluation_<task>``), in ``--workers`` processes, so that
+   the wall time of each dataset is known; then ``evaluation_summary``;
 4. reads each task's ``metrics.json`` (written by the evaluation assets) and writes
    ``<reports>/public_benchmark.md`` and ``<reports>/public_benchmark.json`` atomically.
 
@@ -768,6 +768,28 @@ def _partitions(profile, days: list[str], plants: tuple[str, ...] | None, worker
     return [d for d, (ok, _) in zip(days, results) if not ok], [r for _, r in results if r]
 
 
+def _model_run(profile, keys: list, run_config: dict) -> tuple[bool, str, float]:
+    """One plant's model half as its own Dagster run, in a worker process: (ok, run id, wall s)."""
+    import dagster as dg
+
+    from mfg_pipeline.runner import materialize_rest
+
+    t0 = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = materialize_rest(profile, instance, selection=keys, run_config=run_config)
+    return result.success, result.run_id, time.perf_counter() - t0
+
+
+def _longest_first(names: list[str], previous_json: Path) -> list[str]:
+    """Plants ordered by their model-half wall time in the last report (unknown ones first), so
+    that parallel workers end together instead of waiting on a long plant started last."""
+    try:
+        earlier = json.loads(previous_json.read_text()).get("timings", {}).get("model_runs_s", {})
+    except (OSError, ValueError):
+        earlier = {}
+    return sorted(names, key=lambda n: -float(earlier.get(n, math.inf)))
+
+
 def _step_map(defs) -> dict[str, str]:
     """op name -> asset key (user string) of every asset of the definitions."""
     out = {}
@@ -924,25 +946,51 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
                 and graph.get(k).group_name not in DATA_GROUPS
                 and (k.path[0] == prefix if prefix else (len(k.path) == 1 or k.path[0] not in plant_names))]
 
+    def finish(name: str, phase: str, good: bool, run_id: str, wall: float, n_keys: int) -> None:
+        nonlocal ok
+        ok = ok and good
+        dagster_steps.extend(step_times(instance, [run_id], phase, step_assets, plant_names))
+        model_runs[phase.split(": ", 1)[-1]] = round(wall, 2)
+        steps.append({"name": name, "wall_s": round(wall, 2), "status": "ok" if good else "FAILED",
+                      "note": f"{n_keys} assets"})
+        print(json.dumps(steps[-1]), flush=True)
+
     def run_model(name: str, keys: list, phase: str) -> None:
-        t0 = time.perf_counter()
         if not keys:
             steps.append({"name": name, "wall_s": 0.0, "status": "skipped", "note": "no model assets in the graph"})
             return
-        result = materialize_rest(profile, instance, selection=keys, run_config=_evaluation_config(defs, set(keys), args.seeds))
-        dagster_steps.extend(step_times(instance, [result.run_id], phase, step_assets, plant_names))
-        model_runs[phase.split(": ", 1)[-1]] = round(time.perf_counter() - t0, 2)
-        record(name, t0, result.success, f"{len(keys)} assets")
+        finish(name, phase, *_model_run(profile, keys, _evaluation_config(defs, set(keys), args.seeds)), len(keys))
 
-    if needs_universal:
+    if needs_universal:  # first: the sensor tasks of every plant below read it
         run_model("universal sensor backbone", [k for k in graph.materializable_asset_keys
                                                 if k.to_user_string() == UNIVERSAL_KEY], f"model half: {UNIVERSAL_KEY}")
-    for plant in selected:
-        run_model(f"model half: {plant.name}", model_keys(plant.name), f"model half: {plant.name}")
+    jobs = {p.name: model_keys(p.name) for p in selected}
     if only is None:
         rest = [k for k in model_keys(None) if k.to_user_string() != UNIVERSAL_KEY]
         if rest:
-            run_model("model half: shared assets", rest, "model half: shared")
+            jobs["shared"] = rest
+    order = _longest_first([n for n in jobs if n != "shared"], profile.reports_dir / "public_benchmark.json")
+    label = {n: "model half: shared assets" if n == "shared" else f"model half: {n}" for n in jobs}
+    if args.workers <= 1:
+        for name in order:
+            run_model(label[name], jobs[name], f"model half: {name}")
+    else:
+        # The plants' model runs are independent (each its own Dagster run against the shared
+        # instance): with one torch thread per process, one worker per core. The shared assets
+        # (evaluation_summary) read every plant's reports, so they run last.
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {name: pool.submit(_model_run, profile, jobs[name],
+                                         _evaluation_config(defs, set(jobs[name]), args.seeds))
+                       for name in order if jobs[name]}
+            results = {name: future.result() for name, future in futures.items()}
+        for name, (good, run_id, wall) in results.items():
+            finish(label[name], f"model half: {name}", good, run_id, wall, len(jobs[name]))
+        steps.append({"name": "model half: plants in parallel", "wall_s": round(time.perf_counter() - t0, 2),
+                      "status": "ok" if all(r[0] for r in results.values()) else "FAILED",
+                      "note": f"{len(futures)} plant runs on {args.workers} worker(s), longest first"})
+    if "shared" in jobs:
+        run_model(label["shared"], jobs["shared"], "model half: shared")
     timings["total_s"] = round(time.perf_counter() - started, 2)
     return ok
 
@@ -955,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",") if x.strip()], default=None,
                         help="seeds of every evaluation, comma-separated (default: each task's own)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("MFG_WORKERS", "2")),
-                        help="processes for the daily partitions")
+                        help="worker processes for the daily partitions and for the plants' model runs")
     parser.add_argument("--data-only", action="store_true", help="stop after the data half (steps 1 and 2)")
     parser.add_argument("--report-only", action="store_true", help="run nothing: re-render from the existing reports")
     args = parser.parse_args(argv)
