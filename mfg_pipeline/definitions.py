@@ -38,7 +38,8 @@ def resources(profile: Profile) -> dict:
         "store": DataStore(landing_dir=str(profile.landing_dir), work_dir=str(profile.work_dir),
                            reports_dir=str(profile.reports_dir)),
         "compute": ComputeResource(device=dg.EnvVar("MFG_DEVICE").get_value("auto"),
-                                   precision=dg.EnvVar("MFG_PRECISION").get_value("fp32")),
+                                   precision=dg.EnvVar("MFG_PRECISION").get_value("fp32"),
+                                   num_threads=int(dg.EnvVar("MFG_NUM_THREADS").get_value("0"))),
         **model_resources(),
     }
 
