@@ -77,6 +77,9 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
         "transductive: the target load's signals may be used UNLABELED in self-supervised pretraining (the corpus "
         "holds every load); no target label is ever used. The published WDCNN figure uses no target signals, "
         "AdaBN uses the target's batch statistics, and both average over six load pairs of 10 classes",
+        "every model standardises its features with the statistics of the unlabeled target-load windows "
+        "(TaskSpec adapt=\"target_stats\": feature-level AdaBN for the neural heads, a per-domain StandardScaler "
+        "for the baseline); validation and threshold choices stay on the source load",
     ],
     "cwru_within_load": ["train and test are contiguous, non-overlapping time blocks of each recording; label "
                          "fractions take contiguous blocks of the training windows (windows cut from the same stretch "

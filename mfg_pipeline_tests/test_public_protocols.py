@@ -197,3 +197,74 @@ def test_finetuning_and_protocol_hold_out_validation_the_same_way():
     engines = LabeledDataset("cmapss_rul_dataset", "sensor", None, index.assign(machine_id=units), {})
     fit, val = hold_out_validation(get_task("cmapss_fd001_rul"), engines, y, np.arange(200), seed=0)
     assert not set(units[fit]) & set(units[val])  # C-MAPSS validates by engine
+
+
+def _shifted_target(dataset: LabeledDataset, load: int = 1) -> LabeledDataset:
+    """The ``load`` windows get another gain, offset and a drift: a domain shift that survives
+    per-window normalisation (the drift changes the waveform's shape)."""
+    x = dataset.inputs.clone()
+    on = torch.as_tensor(dataset.index["load"].to_numpy() == load)
+    ramp = torch.linspace(-1, 1, x.shape[-1])
+    x[on] = 3.0 * x[on] + 2.0 + 4.0 * ramp
+    return LabeledDataset(dataset.name, dataset.modality, x, dataset.index, dataset.meta)
+
+
+def test_target_stats_adaptation_uses_target_inputs_never_target_labels(monkeypatch):
+    import mfg_pipeline.tasks.protocol as protocol
+    from mfg_pipeline.tasks.baselines import Baseline, hand_features
+    from mfg_pipeline.tasks.heads import HeadSettings, feature_stats, train_head
+
+    assert get_task("cwru_cross_load").adapt == "target_stats"
+    assert all(t.adapt == "none" for t in (*TASKS, *PUBLIC_TASKS) if t.name != "cwru_cross_load")
+    with pytest.raises(ValueError):
+        replace(get_task("cwru_cross_load"), adapt="target_labels")
+
+    dataset = _shifted_target(_cwru_like(loads=(0, 1), per_recording=10))
+    dataset.meta["cross_load_pairs"] = [[0, 1]]  # load 1 is only ever the (unlabeled) target
+    loads = dataset.index["load"].to_numpy()
+    source, target = np.where(loads == 0)[0], np.where(loads == 1)[0]
+    y = dataset.index["target"].to_numpy()
+
+    # the head: standardised with the target's feature statistics, the linear layer unchanged
+    backbone = get_modality("sensor").build(None, 0, channels=1, window=64)
+    settings = HeadSettings(kind="classification", n_outputs=3, mode="full", steps=3, batch_size=8, seed=0)
+    predictor = train_head(backbone, dataset.inputs[source], y[source], settings)
+    adapted = predictor.adapted(dataset.inputs[target])
+    mean, std = feature_stats(predictor.features(dataset.inputs[target]))
+    assert torch.allclose(adapted.model.head.feat_mean, mean) and torch.allclose(adapted.model.head.feat_std, std)
+    assert not torch.allclose(predictor.model.head.feat_mean, mean)  # the source model is left as it was
+    assert torch.equal(adapted.model.head.linear.weight, predictor.model.head.linear.weight)
+    hand = hand_features(dataset)
+    base = Baseline("sensor", "classification", "logreg", 3).fit(hand[source], y[source])
+    scaler = dict(base.adapted(hand[target]).model.steps)["standardscaler"]
+    assert np.allclose(scaler.mean_, hand[target].mean(0))
+    assert np.allclose(dict(base.model.steps)["standardscaler"].mean_, hand[source].mean(0))
+
+    # the protocol: scores depend on the target's inputs only -- permuting its labels changes nothing
+    scored: list[np.ndarray] = []
+    real_metrics = protocol.compute_metrics
+
+    def spy(kind, y_true, scores, threshold=None):
+        scored.append(np.asarray(scores).copy())
+        return real_metrics(kind, y_true, scores, threshold)
+
+    monkeypatch.setattr(protocol, "compute_metrics", spy)
+    task = replace(get_task("cwru_cross_load"), seeds=(0,), shared_backbone=False, steps=6, eval_every=3)
+
+    def scores_of(ds, adapt):
+        scored.clear()
+        rows = run_protocol(replace(task, adapt=adapt), backbone, ds)["results"]
+        assert [r["model"] for r in rows] == ["pretrained", "scratch", "baseline"]
+        assert all(r["n_test"] == len(target) for r in rows)
+        return list(scored)
+
+    adapted_scores = scores_of(dataset, "target_stats")
+    index = dataset.index.copy()
+    index.loc[target, "target"] = np.random.default_rng(0).permutation(y[target])
+    assert (index["target"].to_numpy()[target] != y[target]).any()
+    permuted = LabeledDataset(dataset.name, dataset.modality, dataset.inputs, index, dataset.meta)
+    for a, b in zip(adapted_scores, scores_of(permuted, "target_stats")):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    # ... while the adaptation does change what every model predicts on the shifted target
+    for a, b in zip(adapted_scores, scores_of(dataset, "none")):
+        assert not np.allclose(a, b, atol=1e-4)

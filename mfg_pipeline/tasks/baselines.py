@@ -11,6 +11,8 @@ Classifiers: logistic regression (``logreg``) or gradient boosting (``gbm``); re
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from scipy import stats
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -94,6 +96,20 @@ class Baseline:
                 return self
         self.model.fit(x, y)
         return self
+
+    def adapted(self, x) -> "Baseline":
+        """The analogue of the neural heads' feature-level AdaBN: a copy whose StandardScaler is
+        refitted on ``x``, unlabeled samples of the domain to predict on (hand features are
+        then standardised per domain); the classifier is unchanged. Text pipelines (TF-IDF)
+        have no such statistics and raise."""
+        scaler = dict(self.model.steps).get("standardscaler")
+        if scaler is None:
+            raise ValueError("this baseline has no feature standardisation to adapt")
+        if len(x) < 2 or (self.classes_ is not None and len(self.classes_) < 2):
+            return self
+        out = copy.deepcopy(self)
+        dict(out.model.steps)["standardscaler"].fit(x)
+        return out
 
     def predict_scores(self, x) -> np.ndarray:
         n = len(x)

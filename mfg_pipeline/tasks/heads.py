@@ -4,10 +4,14 @@ Every head trains with the one training loop. Features are standardised with sta
 the labeled training subset (stored in the head), regression targets likewise, classification
 uses class-balanced cross-entropy. Early stopping, when a validation subset exists, watches the
 validation loss.
+
+``Predictor.adapted(inputs)`` re-estimates that standardisation on other, unlabeled inputs (a
+new domain): feature-level AdaBN (``TaskSpec.adapt="target_stats"``).
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +41,14 @@ class Head(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear((features.float() - self.feat_mean) / self.feat_std)
+
+
+def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std (population, floored at 1e-4) as the head standardises with."""
+    x = features.float()
+    if len(x) < 2:
+        return x.mean(0) if len(x) else torch.zeros(x.shape[1]), torch.ones(x.shape[1])
+    return x.mean(0), x.std(0, unbiased=False).clamp_min(1e-4)
 
 
 class TaskModel(nn.Module):
@@ -103,6 +115,32 @@ class Predictor:
             return (out.squeeze(-1) * model.head.target_std.cpu() + model.head.target_mean.cpu()).numpy()
         return torch.softmax(out, dim=-1).numpy()
 
+    @torch.no_grad()
+    def features(self, inputs: Inputs, runtime: Runtime | None = None) -> torch.Tensor:
+        """What the head sees for ``inputs``: the (trained) backbone's features, or the inputs
+        themselves for a head on precomputed features."""
+        runtime = runtime or Runtime.create("cpu")
+        if self.model.backbone is None:
+            return torch.as_tensor(inputs).float().cpu()
+        body = self.model.backbone.to(runtime.device)
+        try:
+            return body.embed(inputs, runtime)
+        finally:
+            body.cpu()
+
+    def adapted(self, inputs: Inputs, runtime: Runtime | None = None) -> "Predictor":
+        """Feature-level AdaBN: a copy whose head standardises features with the mean/std of
+        ``inputs``' features instead of the training data's. ``inputs`` are unlabeled samples of
+        the domain to predict on (transductive: all of them); no labels are involved, the
+        backbone and the linear layer are shared unchanged. Fewer than two samples: unchanged."""
+        if num_samples(inputs) < 2:
+            return self
+        mean, std = feature_stats(self.features(inputs, runtime))
+        head = copy.deepcopy(self.model.head)
+        head.feat_mean.copy_(mean)
+        head.feat_std.copy_(std)
+        return Predictor(TaskModel(self.model.backbone, head), self.kind, self.result)
+
     def save(self, directory: Path, extra: dict[str, Any] | None = None) -> None:
         """Head (and full-finetuned backbone) weights as safetensors + JSON."""
         directory = Path(directory)
@@ -140,8 +178,9 @@ def train_head(
     # statistics for the head's standardisation
     feats = train_inputs if body is None else body.embed(train_inputs, runtime)
     head = Head(int(feats.shape[1]), settings.n_outputs)
-    head.feat_mean.copy_(feats.mean(0))
-    head.feat_std.copy_(feats.std(0, unbiased=False).clamp_min(1e-4) if n > 1 else torch.ones(feats.shape[1]))
+    mean, std = feature_stats(feats)
+    head.feat_mean.copy_(mean)
+    head.feat_std.copy_(std)
     class_weight = None
     if kind == "regression":
         head.target_mean.fill_(float(y.mean()))
@@ -241,8 +280,7 @@ def fit_probe(
     x = feats.float().cpu()
     n, d = x.shape
     head = Head(d, settings.n_outputs)
-    mean = x.mean(0)
-    std = x.std(0, unbiased=False).clamp_min(1e-4) if n > 1 else torch.ones(d)
+    mean, std = feature_stats(x)
     head.feat_mean.copy_(mean)
     head.feat_std.copy_(std)
     xs = ((x - mean) / std).double().numpy()

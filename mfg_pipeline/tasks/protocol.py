@@ -19,6 +19,12 @@ Variants set per TaskSpec (the public benchmarks' protocols):
 - ``label_blocks``: fractions label one contiguous time block per recording (CWRU within-load),
 - ``protocol="cross_load"``: per ordered pair of loads (a, b), all labels of load a (its
   held-out time block validates), tested on every window of load b,
+- ``adapt="target_stats"``: every model standardises its features with the statistics of the
+  features of all scored windows (unlabeled; for ``cross_load`` every window of the target load)
+  instead of those of its labeled training data: feature-level AdaBN for the heads of the neural
+  models (``Predictor.adapted``), a per-domain StandardScaler for the baseline
+  (``Baseline.adapted``). Target labels are only used to score. Validation predictions (source
+  domain) keep the source statistics.
 - ``threshold="validation"``: binary tasks choose the F1-optimal threshold on the validation
   subset (the baseline then fits without it too) and report F1 / PR-AUC at that threshold.
 """
@@ -244,6 +250,7 @@ def run_protocol(
     timings["embed"] = time.perf_counter() - t0
     hand = hand_features(dataset) if "baseline" in models else None
     use_threshold = task.threshold == "validation" and n_out == 2
+    adapt = task.adapt == "target_stats"
 
     def pick(values, pos):
         return [values[i] for i in pos] if isinstance(values, list) else values[pos]
@@ -262,7 +269,8 @@ def run_protocol(
                 # with a threshold to choose, the baseline too must leave the validation data out
                 base_pos = fit_pos if use_threshold and val_pos is not None else sub
                 base = Baseline(dataset.modality, task.kind, task.baseline, n_out, seed).fit(pick(hand, base_pos), y[base_pos])
-                scores = base.predict_scores(pick(hand, test_pos))
+                test_x = pick(hand, test_pos)
+                scores = (base.adapted(test_x) if adapt else base).predict_scores(test_x)
                 if use_threshold and val_pos is not None:
                     threshold = best_f1_threshold(y[val_pos], positive(base.predict_scores(pick(hand, val_pos))))
             else:
@@ -276,7 +284,8 @@ def run_protocol(
                     predictor: Predictor = train_head(
                         None, f[fit_pos], y[fit_pos], _settings(task, n_out, "linear_probe", seed, task.lr, 1.0),
                         val=val, runtime=runtime)
-                    predict = (lambda p, f=f: predictor.predict(f[p], runtime))
+                    def inputs_at(p, f=f):
+                        return f[p]
                 else:
                     if model_name in pretrained:
                         body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
@@ -285,10 +294,13 @@ def run_protocol(
                     val = (take(x, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
                     predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y[fit_pos],
                                            _settings(task, n_out, "full", seed, lr, scale), val=val, runtime=runtime)
-                    predict = (lambda p, x=x: predictor.predict(take(x, torch.as_tensor(p)), runtime))
-                scores = predict(test_pos)
+                    def inputs_at(p, x=x):
+                        return take(x, torch.as_tensor(p))
+                test_x = inputs_at(test_pos)
+                # the scored (target) inputs, never their labels, re-estimate the standardisation
+                scores = (predictor.adapted(test_x, runtime) if adapt else predictor).predict(test_x, runtime)
                 if use_threshold and val_pos is not None:
-                    threshold = best_f1_threshold(y[val_pos], positive(predict(val_pos)))
+                    threshold = best_f1_threshold(y[val_pos], positive(predictor.predict(inputs_at(val_pos), runtime)))
                 extra = {"steps_done": predictor.result.steps_done, "stopped_early": predictor.result.stopped_early,
                          "final_loss": predictor.result.final_loss}
             metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)

@@ -11,6 +11,9 @@ from dataclasses import dataclass, replace
 from mfg_pipeline.tasks.metrics import higher_is_better as _hib
 
 
+ADAPT_MODES = ("none", "target_stats")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -47,6 +50,18 @@ class TaskSpec:
     # ... with each channel's window level and log-scale (C-MAPSS degradation shows in levels;
     # off where amplitude is a shortcut that breaks across loads, as in CWRU)
     shared_backbone_stats: bool = False
+    # Unsupervised adaptation to the scored domain (uses its INPUTS, never its labels):
+    # "none" | "target_stats": every model standardises its features with the mean/std of the
+    # features of all scored windows (AdaBN-style, transductive) instead of the labeled
+    # training data's -- the head's ``feat_mean``/``feat_std`` for the neural models, the
+    # StandardScaler for the classical baseline. Meant for ``protocol="cross_load"``, where
+    # the scored windows are every window of the target load (a plant records a new operating
+    # condition before anyone labels it).
+    adapt: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.adapt not in ADAPT_MODES:
+            raise ValueError(f"{self.name}: adapt must be one of {ADAPT_MODES}, got {self.adapt!r}")
 
     @property
     def higher_is_better(self) -> bool:
@@ -99,8 +114,9 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
                description=f"C-MAPSS {s.upper()}: sensor window -> RUL in cycles (cap 125), last cycle of each test engine",
                **_CMAPSS)
       for s in ("fd001", "fd002", "fd003", "fd004")),
-    TaskSpec("cwru_cross_load", protocol="cross_load", label_fractions=(1.0,),
-             description="CWRU: train on one motor load with all its labels, test on another (12 ordered pairs)", **_CWRU),
+    TaskSpec("cwru_cross_load", protocol="cross_load", label_fractions=(1.0,), adapt="target_stats",
+             description="CWRU: train on one motor load with all its labels, test on another (12 ordered pairs); "
+                         "features standardised with the unlabeled target load's statistics (AdaBN-style)", **_CWRU),
     TaskSpec("cwru_within_load", label_blocks="recording", label_fractions=(0.05, 0.1, 1.0),
              description="CWRU: 9 fault classes, contiguous time blocks per recording", **_CWRU),
     TaskSpec("neu_surface_defect", "image", "neu_defect_dataset", "classification", "accuracy", plant="neu",

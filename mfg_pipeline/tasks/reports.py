@@ -33,6 +33,7 @@ def build_report(task: TaskSpec, outcome: dict[str, Any], split: str = "held-out
         "n_train": outcome["n_train"],
         "n_test": outcome["n_test"],
         "finetune_mode": task.finetune_mode,
+        "adapt": task.adapt,
         "label_fractions": list(task.label_fractions),
         "seeds": list(task.seeds),
         "steps": task.steps,
