@@ -555,7 +555,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
              "Our models on the public datasets (the `public` code location: same asset graph code, one plant per "
              "dataset), beside the published anchors of `ANCHORS.md`. `pretrained`: the plant's self-supervised "
              "backbone, finetuned; `universal`: the universal sensor backbone (pretrained on every sensor corpus), "
-             "finetuned; `scratch`: the same architecture from random weights, same budget; `baseline`: a "
+             "finetuned the way the plant's backbone is (C-MAPSS: in full, with its own step budget; CWRU: linear "
+             "probe); `scratch`: the same architecture from random weights, same budget; `baseline`: a "
              "classical model. Values: mean ± std (population) over seeds and min–max over seeds, on the test "
              "split; every number comes from `data/reports/<task>/metrics.json` written by the evaluation assets.", ""]
     if meta.get("command"):

@@ -104,6 +104,23 @@ def test_cross_load_protocol_reports_each_pair_for_every_model():
     assert rows.loc[rows["model"] == "baseline", "value"].min() > 0.6
 
 
+
+@pytest.mark.parametrize("steps", [0, 4])
+def test_extra_backbone_is_probed_or_finetuned_on_its_own_budget(steps):
+    dataset = _cwru_like(loads=(0, 1))
+    task = replace(get_task("cwru_within_load"), seeds=(0,), label_fractions=(1.0,), finetune_mode="full", steps=3,
+                   eval_every=0, shared_backbone_steps=steps, shared_backbone_batch=8)
+    backbone = get_modality("sensor").build(None, 0, channels=1, window=64)
+    extra = get_modality("sensor").build(None, 1, channels=1, window=64)
+    before = {k: v.clone() for k, v in extra.state_dict().items()}
+    rows = pd.DataFrame(run_protocol(task, backbone, dataset, models=("pretrained",),
+                                     others={"universal": extra})["results"])
+    universal = rows[rows["model"] == "universal"].iloc[0]
+    # finetuned: the loop ran its own budget (not the task's 3 steps), on a copy; probed: closed form, no loop
+    assert universal["steps_done"] == steps
+    assert rows.loc[rows["model"] == "pretrained", "steps_done"].iloc[0] == 3
+    assert all(torch.equal(before[k], v) for k, v in extra.state_dict().items())
+
 def test_phm08_score_and_f1_threshold():
     assert phm08_score(np.array([50.0, 50.0]), np.array([37.0, 60.0])) == pytest.approx((np.e - 1) + (np.e - 1))
     assert phm08_score(np.array([10.0]), np.array([10.0])) == 0.0

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -230,23 +231,26 @@ def run_protocol(
 ) -> dict[str, Any]:
     """Run every experiment (seed x fraction, or seed x load pair) for every model and score
     its test positions. ``others`` adds pretrained backbones (e.g. ``{"universal": ...}``),
-    linear-probed and reported under their own model name.
+    reported under their own model name: linear-probed, or finetuned in full when the task sets
+    ``shared_backbone_steps``.
     Returns ``results`` (one row per run), sizes and timings."""
     runtime = runtime or Runtime.create("cpu")
     started = time.perf_counter()
     y = encode_targets(dataset, task)
     n_out = n_classes_of(dataset, y)
     runs = experiments(task, dataset, y)
-    pretrained = {"pretrained": backbone, **(others or {})}
-    order = [m for m in models if m == "pretrained"] + list(others or {}) + [m for m in models if m != "pretrained"]
+    others = dict(others or {})
+    pretrained = {"pretrained": backbone, **others}
+    order = [m for m in models if m == "pretrained"] + list(others) + [m for m in models if m != "pretrained"]
     inputs = {name: b.prepare(dataset) for name, b in pretrained.items()}
     timings: dict[str, float] = {m: 0.0 for m in order}
 
     t0 = time.perf_counter()
-    # Extra backbones are always linear-probed: one embedding pass, then a closed-form head per
-    # run (the universal backbone is channel-independent, too costly to finetune per run on CPU).
-    features = {name: b.embed(inputs[name], runtime) for name, b in pretrained.items()
-                if name != "pretrained" or task.finetune_mode == "linear_probe"}
+    # Probed backbones: one embedding pass, then a closed-form head per run. Extra backbones are
+    # finetuned only when the task gives them a budget (``shared_backbone_steps``).
+    probed = [name for name in pretrained if (task.finetune_mode == "linear_probe" if name == "pretrained"
+                                              else not task.shared_backbone_steps)]
+    features = {name: pretrained[name].embed(inputs[name], runtime) for name in probed}
     timings["embed"] = time.perf_counter() - t0
     hand = hand_features(dataset) if "baseline" in models else None
     use_threshold = task.threshold == "validation" and n_out == 2
@@ -291,9 +295,13 @@ def run_protocol(
                         body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
                     else:
                         body, lr, scale = backbone.fresh(derive_seed("scratch", seed)), task.scratch_lr, 1.0
+                    settings = _settings(task, n_out, "full", seed, lr, scale)
+                    if model_name in others:
+                        settings = replace(settings, steps=task.shared_backbone_steps,
+                                           batch_size=task.shared_backbone_batch)
                     val = (take(x, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
-                    predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y[fit_pos],
-                                           _settings(task, n_out, "full", seed, lr, scale), val=val, runtime=runtime)
+                    predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
+                                           runtime=runtime)
                     def inputs_at(p, x=x):
                         return take(x, torch.as_tensor(p))
                 test_x = inputs_at(test_pos)

@@ -46,7 +46,13 @@ class TaskSpec:
     # Validation data is held out by machine (engine), or per sample stratified by class
     # ("row": AI4I readings are independent runs, and its 3 "machines" are product types).
     validate_by: str = "machine_id"
-    shared_backbone: bool = False  # also probe the universal sensor backbone (model "universal")
+    shared_backbone: bool = False  # also evaluate the universal sensor backbone (model "universal")
+    # 0: linear-probe it (closed form on one embedding pass); > 0: finetune it in full, like the
+    # per-dataset backbone (lr, body_lr_scale, early stopping), for this many steps of
+    # ``shared_backbone_batch`` windows. Its own budget: channel-independent crops cost ~C times
+    # a channel-mixing step.
+    shared_backbone_steps: int = 0
+    shared_backbone_batch: int = 64
     # ... with each channel's window level and log-scale (C-MAPSS degradation shows in levels;
     # off where amplitude is a shortcut that breaks across loads, as in CWRU)
     shared_backbone_stats: bool = False
@@ -105,7 +111,7 @@ TASKS: tuple[TaskSpec, ...] = (
 _CMAPSS = dict(modality="sensor", dataset="cmapss_rul_dataset", kind="regression", metric="rmse",
                label_groups="unit", baseline="gbm", finetune_mode="full", steps=500, batch_size=192, lr=1e-3,
                body_lr_scale=0.5, scratch_lr=1e-3, eval_every=50, patience=3, min_val_samples=40,
-               shared_backbone=True, shared_backbone_stats=True)
+               shared_backbone=True, shared_backbone_stats=True, shared_backbone_steps=200)
 _CWRU = dict(modality="sensor", dataset="cwru_fault_dataset", kind="classification", metric="accuracy",
              plant="cwru", shared_backbone=True)
 
