@@ -684,13 +684,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def find_report(reports_dir: Path, task: str) -> Path | None:
-    """``<reports>/<task>/metrics.json`` or, for a plant-prefixed evaluation, ``<reports>/<plant>/<task>/``."""
-    candidates = [Path(reports_dir) / task / "metrics.json"]
-    plant = PUBLIC_TASKS.get(task, {}).get("plant")
-    if plant:
-        candidates.append(Path(reports_dir) / plant / task / "metrics.json")
-    found = [p for p in candidates if p.is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    """``<reports>/<task>/metrics.json``: where the evaluation asset of a plant-bound task writes
+    (``assets.evaluation.report_path``; every public task is bound to its plant)."""
+    path = Path(reports_dir) / task / "metrics.json"
+    return path if path.is_file() else None
 
 
 def load_reports(reports_dir: Path, tasks: list[str], since: float | None = None,

@@ -210,18 +210,23 @@ def test_timings_per_step_and_dataset_and_files(tmp_path):
     json.loads(json_path.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
 
 
-def test_load_reports_finds_plant_prefixed_reports(tmp_path):
+def test_load_reports_reads_each_tasks_report_folder(tmp_path):
     from mfg_pipeline.storage import atomic
 
-    atomic.write_json(tmp_path / "cmapss_fd001" / "cmapss_fd001_rul" / "metrics.json", _fd001())
-    (tmp_path / "cmapss_fd001" / "cmapss_fd001_rul" / "label_efficiency.png").write_bytes(b"png")
+    atomic.write_json(tmp_path / "cmapss_fd001_rul" / "metrics.json", _fd001())
+    (tmp_path / "cmapss_fd001_rul" / "label_efficiency.png").write_bytes(b"png")
     atomic.write_json(tmp_path / "neu_surface_defect" / "metrics.json", {"task": "neu_surface_defect"})
     reports, infos = B.load_reports(tmp_path, ["cmapss_fd001_rul", "neu_surface_defect", "ai4i_machine_failure"],
                                     since=0.0)
     assert reports["cmapss_fd001_rul"]["task"] == "cmapss_fd001_rul" and reports["ai4i_machine_failure"] is None
-    assert infos["cmapss_fd001_rul"]["curve"] == "cmapss_fd001/cmapss_fd001_rul/label_efficiency.png"
+    assert infos["cmapss_fd001_rul"]["curve"] == "cmapss_fd001_rul/label_efficiency.png"
     assert infos["cmapss_fd001_rul"]["fresh"] is True
     assert infos["neu_surface_defect"]["curve"] is None  # no PNG: no link
+    # the folder the benchmark reads is the one the evaluation asset writes
+    from mfg_pipeline.assets.evaluation import report_path
+    from mfg_pipeline.tasks.registry import get_task
+
+    assert all(report_path(get_task(t), B.PUBLIC_TASKS[t]["plant"]) == t for t in B.PUBLIC_TASKS)
 
 
 def test_an_only_run_keeps_the_other_datasets_times_from_the_earlier_report(tmp_path):
