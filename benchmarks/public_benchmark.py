@@ -781,14 +781,15 @@ def _model_run(profile, keys: list, run_config: dict) -> tuple[bool, str, float]
     return result.success, result.run_id, time.perf_counter() - t0
 
 
-def _longest_first(names: list[str], previous_json: Path) -> list[str]:
+def _longest_first(names: list[str], previous_json: Path) -> tuple[list[str], bool]:
     """Plants ordered by their model-half wall time in the last report (unknown ones first), so
-    that parallel workers end together instead of waiting on a long plant started last."""
+    that parallel workers end together instead of waiting on a long plant started last; and
+    whether any time was known (a first run keeps the profile's order)."""
     try:
         earlier = json.loads(previous_json.read_text()).get("timings", {}).get("model_runs_s", {})
     except (OSError, ValueError):
         earlier = {}
-    return sorted(names, key=lambda n: -float(earlier.get(n, math.inf)))
+    return sorted(names, key=lambda n: -float(earlier.get(n, math.inf))), any(n in earlier for n in names)
 
 
 def _step_map(defs) -> dict[str, str]:
@@ -970,7 +971,7 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
         rest = [k for k in model_keys(None) if k.to_user_string() != UNIVERSAL_KEY]
         if rest:
             jobs["shared"] = rest
-    order = _longest_first([n for n in jobs if n != "shared"], profile.reports_dir / "public_benchmark.json")
+    order, by_time = _longest_first([n for n in jobs if n != "shared"], profile.reports_dir / "public_benchmark.json")
     label = {n: "model half: shared assets" if n == "shared" else f"model half: {n}" for n in jobs}
     if args.workers <= 1:
         for name in order:
@@ -989,7 +990,8 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
             finish(label[name], f"model half: {name}", good, run_id, wall, len(jobs[name]))
         steps.append({"name": "model half: plants in parallel", "wall_s": round(time.perf_counter() - t0, 2),
                       "status": "ok" if all(r[0] for r in results.values()) else "FAILED",
-                      "note": f"{len(futures)} plant runs on {args.workers} worker(s), longest first"})
+                      "note": f"{len(futures)} plant runs on {args.workers} worker(s), "
+                              + ("longest first (last report's times)" if by_time else "in profile order")})
     if "shared" in jobs:
         run_model(label["shared"], jobs["shared"], "model half: shared")
     timings["total_s"] = round(time.perf_counter() - started, 2)

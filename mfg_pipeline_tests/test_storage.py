@@ -93,10 +93,25 @@ def test_a_publish_killed_midway_leaves_the_previous_version_current(crashed, wh
     else:
         assert len(leftovers) == 1 and leftovers[0].startswith("v-")          # complete, but not current
         assert (directory / leftovers[0] / "b.txt").read_text() == "new b"
-    # The lock died with its holder, and the next publish cleans up after the dead one.
+    # The lock died with its holder, and the next publish cleans up after the dead one (the
+    # version it replaces stays for readers that resolved it just before).
     new = versioned.publish(directory, lambda f: (f / "a.txt").write_text("next") and None)
     assert versioned.current(directory) == new
-    assert sorted(p.name for p in directory.iterdir()) == sorted([new.name, "CURRENT.json", ".CURRENT.json.lock"])
+    assert sorted(p.name for p in directory.iterdir()) == sorted([new.name, old, "CURRENT.json", ".CURRENT.json.lock"])
+
+
+def test_a_publish_keeps_the_version_it_replaces_until_the_next_one(tmp_path):
+    def version(text):
+        return versioned.publish(tmp_path, lambda f: (f / "a.txt").write_text(text) and None)
+
+    first = version("1")
+    reader_resolved = versioned.current(tmp_path)  # a reader resolves the pointer ...
+    second = version("2")  # ... a writer switches it ...
+    assert (reader_resolved / "a.txt").read_text() == "1"  # ... and the reader can finish
+    third = version("3")
+    assert versioned.current(tmp_path) == third
+    assert sorted(p.name for p in tmp_path.glob("v-*")) == sorted([second.name, third.name])
+    assert not first.exists()
 
 
 @pytest.mark.parametrize("name", ["model.pt", "model.bin", "model.pkl", "model", "model.safetensors.pt", "model.SAFETENSORS"])

@@ -3,7 +3,9 @@
 An artifact directory holds immutable version folders ``v-<version>/`` and a ``CURRENT.json``
 pointer. A new version is written completely into a temporary folder, renamed into place, and
 only then does the pointer switch (one atomic rename). A run killed at any moment leaves the
-previous version readable; two writers of the same artifact are serialised by a lock.
+previous version readable; two writers of the same artifact are serialised by a lock. The
+version a publish replaces is kept until the next one, so a reader that resolved the pointer
+just before the switch can finish.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def publish(directory: Path, write: Callable[[Path], dict[str, Any] | None], ver
             # A given version names its content: a concurrent writer already published it.
             # Replacing the folder would pull it from under its readers for a moment.
             return target
+        previous = (pointer(directory) or {}).get("version")
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory))
         try:
             info = write(staging) or {}
@@ -45,8 +48,11 @@ def publish(directory: Path, write: Callable[[Path], dict[str, Any] | None], ver
             shutil.rmtree(staging, ignore_errors=True)
             raise
         atomic.write_json(directory / POINTER, {**info, "version": version})
+        # The version just replaced stays until the next publish: a reader that resolved the
+        # pointer a moment ago (another run reading this upstream) is still reading it.
+        keep = {target.name, f"v-{previous}"}
         for old in directory.glob("v-*"):
-            if old.name != target.name:
+            if old.name not in keep:
                 shutil.rmtree(old, ignore_errors=True)
         for stale in directory.glob(".staging-*"):
             shutil.rmtree(stale, ignore_errors=True)
