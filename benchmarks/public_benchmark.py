@@ -881,11 +881,12 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
     model_runs: dict[str, float] = timings.setdefault("model_runs_s", {})
     ok = True
 
-    def record(name: str, t0: float, good: bool, note: str = "") -> None:
+    def record(name: str, t0: float, good: bool, note: str = "", wall: float | None = None) -> None:
+        """A step that started at ``t0`` (or took ``wall`` seconds elsewhere, in a worker)."""
         nonlocal ok
         ok = ok and good
-        steps.append({"name": name, "wall_s": round(time.perf_counter() - t0, 2), "status": "ok" if good else "FAILED",
-                      "note": note})
+        wall = time.perf_counter() - t0 if wall is None else wall
+        steps.append({"name": name, "wall_s": round(wall, 2), "status": "ok" if good else "FAILED", "note": note})
         print(json.dumps(steps[-1]), flush=True)
 
     universal = UNIVERSAL_KEY if any(k.to_user_string() == UNIVERSAL_KEY for k in graph.materializable_asset_keys) else None
@@ -949,13 +950,9 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
                 and (k.path[0] == prefix if prefix else (len(k.path) == 1 or k.path[0] not in plant_names))]
 
     def finish(name: str, phase: str, good: bool, run_id: str, wall: float, n_keys: int) -> None:
-        nonlocal ok
-        ok = ok and good
         dagster_steps.extend(step_times(instance, [run_id], phase, step_assets, plant_names))
         model_runs[phase.split(": ", 1)[-1]] = round(wall, 2)
-        steps.append({"name": name, "wall_s": round(wall, 2), "status": "ok" if good else "FAILED",
-                      "note": f"{n_keys} assets"})
-        print(json.dumps(steps[-1]), flush=True)
+        record(name, 0.0, good, f"{n_keys} assets", wall=wall)
 
     def run_model(name: str, keys: list, phase: str) -> None:
         if not keys:

@@ -47,15 +47,15 @@ class TaskSpec:
     # ("row": AI4I readings are independent runs, and its 3 "machines" are product types).
     validate_by: str = "machine_id"
     shared_backbone: bool = False  # also evaluate the universal sensor backbone (model "universal")
+    # ... with each channel's window level and log-scale (C-MAPSS degradation shows in levels;
+    # off where amplitude is a shortcut that breaks across loads, as in CWRU)
+    shared_backbone_stats: bool = False
     # 0: linear-probe it (closed form on one embedding pass); > 0: finetune it in full, like the
     # per-dataset backbone (lr, body_lr_scale, early stopping), for this many steps of
     # ``shared_backbone_batch`` windows. Its own budget: channel-independent crops cost ~C times
     # a channel-mixing step.
     shared_backbone_steps: int = 0
     shared_backbone_batch: int = 64
-    # ... with each channel's window level and log-scale (C-MAPSS degradation shows in levels;
-    # off where amplitude is a shortcut that breaks across loads, as in CWRU)
-    shared_backbone_stats: bool = False
     # Unsupervised adaptation to the scored domain (uses its INPUTS, never its labels):
     # "none" | "target_stats": every model standardises its features with the mean/std of the
     # features of all scored windows (AdaBN-style, transductive) instead of the labeled
