@@ -72,6 +72,26 @@ def test_sensor_features_are_invariant_to_gain_and_offset_in_the_encoder():
     assert torch.allclose(a, b, atol=1e-3)
 
 
+def test_sensor_spectrum_front_end_tokens_follow_frequency_and_ignore_gain():
+    spec = get_modality("sensor")
+    corpus = S.sensor_corpus(32)
+    window = corpus.inputs.shape[-1]
+    bb = spec.build(corpus, stats_features=False, d_model=16, ff_dim=32, spectrum=True, pool="tokens",
+                    patch_len=8, stride=8)
+    n_tokens = (window // 2 - 8) // 8 + 1
+    assert bb.n_patches == n_tokens and bb.feature_dim == bb.config["channels"] * n_tokens * 16
+    t = torch.arange(window, dtype=torch.float32)
+    tone = lambda cycles: torch.sin(2 * torch.pi * cycles * t / window) + 0.3 * torch.sin(2 * torch.pi * 3 * cycles * t / window)
+    x = torch.stack([tone(5), tone(5) * 4.0 + 2.0, tone(7)])[:, None].expand(-1, bb.config["channels"], -1)
+    f = bb.embed(x.contiguous())
+    assert f.shape == (3, bb.feature_dim)
+    # gain and offset leave the (standardised) spectrum as it was; other frequencies do not
+    assert torch.allclose(f[0], f[1], atol=1e-3)
+    assert not torch.allclose(f[0], f[2], atol=1e-1)
+    with pytest.raises(ValueError, match="pool"):
+        spec.build(corpus, pool="max")
+
+
 def test_text_tokenizer_is_trained_on_the_corpus():
     bb = get_modality("text").build(S.text_corpus(120), **TINY["text"])
     vocab = bb.tokenizer.get_vocab()

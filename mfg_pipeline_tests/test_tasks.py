@@ -169,3 +169,40 @@ def test_closed_form_probe_binary_and_regression():
     # the SGD probe stays available
     sgd = train_head(None, feats, yr, HeadSettings("regression", 1, "linear_probe", steps=5, probe="sgd"))
     assert sgd.result.steps_done == 5
+
+
+def test_regression_predictions_stay_in_the_training_target_range():
+    import torch
+
+    from mfg_pipeline.tasks.heads import HeadSettings, train_head
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 4))
+    y = np.minimum(40 * x[:, 0] + 100, 125).astype(np.float32)  # capped, like C-MAPSS RUL
+    feats = torch.as_tensor(x, dtype=torch.float32)
+    far = torch.as_tensor([[5.0, 0, 0, 0], [-5.0, 0, 0, 0]])  # a linear head would say ~300 and ~-100
+    for settings in (HeadSettings("regression", 1, "linear_probe", steps=0),
+                     HeadSettings("regression", 1, "linear_probe", steps=200, probe="sgd", lr=3e-2)):
+        pred = train_head(None, feats, y, settings).predict(far)
+        assert pred[0] == y.max() and pred[1] == y.min()
+
+
+def test_refit_trains_again_on_fit_and_validation_for_the_chosen_steps():
+    import torch
+
+    from mfg_pipeline.tasks.heads import HeadSettings, train_head
+
+    rng = np.random.default_rng(3)
+    x = torch.as_tensor(rng.normal(size=(200, 5)), dtype=torch.float32)
+    y = (x[:, 0] * 2 + 0.1 * torch.as_tensor(rng.normal(size=200), dtype=torch.float32)).numpy()
+    settings = HeadSettings("regression", 1, "linear_probe", steps=60, probe="sgd", eval_every=10, patience=2, lr=1e-2)
+    val = (x[150:], y[150:])
+    once = train_head(None, x[:150], y[:150], settings, val=val)
+    again = train_head(None, x[:150], y[:150], replace(settings, refit=True), val=val)
+    assert once.chosen_by is None and again.chosen_by is not None
+    assert again.chosen_by.best_step == once.result.best_step
+    assert again.result.steps_done == once.result.best_step and again.result.val_history == []
+    # the refit saw the validation rows: its standardisation is that of all 200 targets
+    assert abs(float(again.model.head.target_mean) - float(np.mean(y))) < 1e-4
+    # no validation data: nothing to refit on
+    assert train_head(None, x[:150], y[:150], replace(settings, refit=True)).chosen_by is None

@@ -18,9 +18,9 @@ from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities import get_modality, take
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
-from mfg_pipeline.tasks.heads import HeadSettings, train_head
+from mfg_pipeline.tasks.heads import train_head
 from mfg_pipeline.tasks.metrics import compute_metrics
-from mfg_pipeline.tasks.protocol import encode_targets, hold_out_validation, n_classes_of
+from mfg_pipeline.tasks.protocol import encode_targets, head_settings, hold_out_validation, n_classes_of
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
 
@@ -41,10 +41,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     fit_pos, val_pos = hold_out_validation(task, dataset, y, train_pos, seed)
     inputs = backbone.prepare(dataset)
     n_out = n_classes_of(dataset, y)
-    settings = HeadSettings(kind=task.kind, n_outputs=n_out, mode=task.finetune_mode, steps=task.steps,
-                            batch_size=task.batch_size, lr=task.lr, body_lr_scale=task.body_lr_scale,
-                            weight_decay=task.weight_decay, eval_every=task.eval_every, patience=task.patience,
-                            seed=seed, probe=task.probe)
+    settings = head_settings(task, n_out, task.finetune_mode, seed, task.lr, task.body_lr_scale)
     val = (take(inputs, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
     predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
                            runtime=runtime)
@@ -52,14 +49,15 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     metrics = compute_metrics(task.kind, y[test_pos], scores)
     out = store.asset_dir(asset_path(prefix, task.finetuned_asset))
     extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode,
-                         "n_outputs": n_out, "classes": dataset.meta.get("classes"),
-                         "backbone_config": backbone.config if task.modality != "text" else None,
-                         "test_metrics": metrics, "n_fit": len(fit_pos),
-                         "n_val": 0 if val_pos is None else len(val_pos), "n_test": len(test_pos)}
+             "n_outputs": n_out, "classes": dataset.meta.get("classes"),
+             "backbone_config": backbone.config if task.modality != "text" else None,
+             "test_metrics": metrics, "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),
+             "refit_on_fit_and_val": predictor.chosen_by is not None, "n_test": len(test_pos)}
 
     def write(folder):
         predictor.save(folder, extra)
-        atomic.write_json(folder / "training.json", predictor.result.to_dict())
+        chosen_by = predictor.chosen_by.to_dict() if predictor.chosen_by else None
+        atomic.write_json(folder / "training.json", {**predictor.result.to_dict(), "refit_after": chosen_by})
         return {"test_metrics": metrics}
 
     version_dir = versioned.publish(out, write)

@@ -40,6 +40,12 @@ def take(inputs: Inputs, idx: torch.Tensor) -> Inputs:
     return inputs[idx.to(inputs.device)]
 
 
+def concat(first: Inputs, second: Inputs) -> Inputs:
+    if isinstance(first, dict):
+        return {k: torch.cat([v, second[k].to(v.device)]) for k, v in first.items()}
+    return torch.cat([first, second.to(first.device)])
+
+
 def num_samples(inputs: Inputs) -> int:
     if isinstance(inputs, dict):
         return len(next(iter(inputs.values())))

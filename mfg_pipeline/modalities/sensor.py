@@ -36,6 +36,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # True: one token per time patch over all channels (C x fewer sequences: C-MAPSS's 14
     # correlated degradation sensors train ~10x faster, and cross-channel patterns are seen).
     "channel_mixing": False,
+    # True: each channel's window becomes its log-magnitude spectrum (Hann window, DC dropped,
+    # window/2 bins), standardised per window, and patches run along frequency. Vibration faults
+    # live in frequency bands; a gain change with load shifts the log-spectrum, not its shape.
+    "spectrum": False,
+    # How tokens become window features: "mean" (pooled, position-free) or "tokens" (all
+    # tokens concatenated: on a spectrum, *where* energy sits is the information).
+    "pool": "mean",
     "channel_mean": None,  # filled from the corpus meta
     "channel_std": None,
 }
@@ -48,7 +55,10 @@ class SensorBackbone(Backbone):
         config = {**DEFAULT_CONFIG, **config}
         super().__init__(config)
         c = config
-        self.n_patches = (c["window"] - c["patch_len"]) // c["stride"] + 1
+        self.length = c["window"] // 2 if c["spectrum"] else c["window"]
+        self.n_patches = (self.length - c["patch_len"]) // c["stride"] + 1
+        if c["pool"] not in ("mean", "tokens"):
+            raise ValueError(f"sensor backbone pool must be 'mean' or 'tokens', got {c['pool']!r}")
         token = c["patch_len"] * (c["channels"] if c["channel_mixing"] else 1)
         self.patch_embed = nn.Linear(token, c["d_model"])
         self.pos = nn.Parameter(torch.randn(1, self.n_patches, c["d_model"]) * 0.02)
@@ -63,8 +73,11 @@ class SensorBackbone(Backbone):
         std = c["channel_std"] or [1.0] * c["channels"]
         self.register_buffer("chan_mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
         self.register_buffer("chan_std", torch.tensor(std, dtype=torch.float32).clamp_min(1e-6), persistent=False)
+        if c["spectrum"]:
+            self.register_buffer("taper", torch.hann_window(c["window"], periodic=False), persistent=False)
         stats = 2 * c["channels"] if c["stats_features"] else 0
-        self.feature_dim = (c["d_model"] if c["channel_mixing"] else c["channels"] * c["d_model"]) + stats
+        per_sequence = c["d_model"] * (self.n_patches if c["pool"] == "tokens" else 1)
+        self.feature_dim = (per_sequence if c["channel_mixing"] else c["channels"] * per_sequence) + stats
 
     @classmethod
     def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "SensorBackbone":
@@ -96,6 +109,10 @@ class SensorBackbone(Backbone):
         mu = x.mean(dim=-1, keepdim=True)
         sd = x.std(dim=-1, keepdim=True, unbiased=False) + 1e-5
         xn = (x - mu) / sd
+        if self.config["spectrum"]:
+            power = torch.fft.rfft(xn.float() * self.taper, dim=-1).abs()[..., 1:self.length + 1]
+            xn = torch.log(power + 1e-3)
+            xn = (xn - xn.mean(dim=-1, keepdim=True)) / (xn.std(dim=-1, keepdim=True, unbiased=False) + 1e-5)
         p = xn.unfold(-1, self.config["patch_len"], self.config["stride"])  # [B, C, Np, P]
         if self.config["channel_mixing"]:
             p = p.permute(0, 2, 1, 3).reshape(x.shape[0], self.n_patches, -1)
@@ -109,7 +126,8 @@ class SensorBackbone(Backbone):
         x = inputs.float()
         b, c, _ = x.shape
         patches, mu, sd = self._patches(x)
-        h = self._encode(self.patch_embed(patches)).mean(dim=1)
+        h = self._encode(self.patch_embed(patches))
+        h = h.flatten(1) if self.config["pool"] == "tokens" else h.mean(dim=1)
         stats = None
         if self.config["stats_features"]:
             level = (mu - self.chan_mean) / self.chan_std

@@ -170,11 +170,11 @@ def hold_out_validation(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray, 
     return validation_split(positions, groups, seed, task.min_val_samples)
 
 
-def _settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float) -> HeadSettings:
+def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float) -> HeadSettings:
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
                         eval_every=task.eval_every, patience=task.patience, seed=seed,
-                        probe=task.probe)
+                        probe=task.probe, refit=task.refit)
 
 
 def _groups(dataset: LabeledDataset, column: str | None) -> np.ndarray | None:
@@ -286,7 +286,7 @@ def run_protocol(
                     # must stay out to choose the threshold
                     val = (f[val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
                     predictor: Predictor = train_head(
-                        None, f[fit_pos], y[fit_pos], _settings(task, n_out, "linear_probe", seed, task.lr, 1.0),
+                        None, f[fit_pos], y[fit_pos], head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0),
                         val=val, runtime=runtime)
                     def inputs_at(p, f=f):
                         return f[p]
@@ -295,7 +295,7 @@ def run_protocol(
                         body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
                     else:
                         body, lr, scale = backbone.fresh(derive_seed("scratch", seed)), task.scratch_lr, 1.0
-                    settings = _settings(task, n_out, "full", seed, lr, scale)
+                    settings = head_settings(task, n_out, "full", seed, lr, scale)
                     if model_name in others:
                         settings = replace(settings, steps=task.shared_backbone_steps,
                                            batch_size=task.shared_backbone_batch)
@@ -310,7 +310,7 @@ def run_protocol(
                 if use_threshold and val_pos is not None:
                     threshold = best_f1_threshold(y[val_pos], positive(predictor.predict(inputs_at(val_pos), runtime)))
                 extra = {"steps_done": predictor.result.steps_done, "stopped_early": predictor.result.stopped_early,
-                         "final_loss": predictor.result.final_loss}
+                         "final_loss": predictor.result.final_loss, "refit": predictor.chosen_by is not None}
             metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
             wall = time.perf_counter() - t
             timings[model_name] += wall
