@@ -194,8 +194,7 @@ def train_head(
     again = _train_sgd(backbone, concat(train_inputs, val[0]), np.concatenate([np.asarray(y_train), np.asarray(val[1])]),
                        replace(settings, steps=first.result.best_step, eval_every=0, patience=0), None, runtime,
                        checkpoint_dir / "refit" if checkpoint_dir else None)
-    again.chosen_by = first.result
-    return again
+    return Predictor(again.model, again.kind, again.result, chosen_by=first.result)
 
 
 def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndarray, settings: HeadSettings,
