@@ -206,3 +206,8 @@ def test_refit_trains_again_on_fit_and_validation_for_the_chosen_steps():
     assert abs(float(again.model.head.target_mean) - float(np.mean(y))) < 1e-4
     # no validation data: nothing to refit on
     assert train_head(None, x[:150], y[:150], replace(settings, refit=True)).chosen_by is None
+
+
+def test_refit_is_refused_where_validation_data_chooses_the_threshold():
+    with pytest.raises(ValueError, match="refit"):
+        TaskSpec("x", "sensor", "d", "classification", "f1", threshold="validation", refit=True)

@@ -69,6 +69,8 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if self.adapt not in ADAPT_MODES:
             raise ValueError(f"{self.name}: adapt must be one of {ADAPT_MODES}, got {self.adapt!r}")
+        if self.refit and self.threshold == "validation":
+            raise ValueError(f"{self.name}: refit trains on the validation data the threshold would be chosen on")
 
     @property
     def higher_is_better(self) -> bool:
