@@ -92,6 +92,28 @@ def test_sensor_spectrum_front_end_tokens_follow_frequency_and_ignore_gain():
         spec.build(corpus, pool="max")
 
 
+def test_sensor_feature_depth_selects_the_encoder_layers_the_features_pass_through():
+    spec = get_modality("sensor")
+    corpus = S.sensor_corpus(32)
+    kw = dict(stats_features=False, d_model=16, ff_dim=32, pool="tokens", n_layers=2)
+    full = spec.build(corpus, **kw)
+    x = S.sensor_dataset("failure_dataset", 4).inputs
+    patches, _, _ = full._patches(x.float())
+    embeddings = full.patch_embed(patches).reshape(len(x), -1)
+    depth0 = spec.build(corpus, feature_depth=0, **kw)
+    depth0.load_state_dict(full.state_dict())
+    depth1 = spec.build(corpus, feature_depth=1, **kw)
+    depth1.load_state_dict(full.state_dict())
+    last = spec.build(corpus, feature_depth=2, **kw)
+    last.load_state_dict(full.state_dict())
+    f0, f1, f2 = depth0.embed(x), depth1.embed(x), last.embed(x)
+    assert torch.allclose(f0, embeddings, atol=1e-5)  # depth 0: the patch embeddings alone
+    assert torch.allclose(f2, full.embed(x), atol=1e-5)  # depth n_layers: the whole encoder
+    assert f1.shape == f0.shape and not torch.allclose(f1, f0, atol=1e-2) and not torch.allclose(f1, f2, atol=1e-2)
+    with pytest.raises(ValueError, match="feature_depth"):
+        spec.build(corpus, feature_depth=3, n_layers=2)
+
+
 def test_text_tokenizer_is_trained_on_the_corpus():
     bb = get_modality("text").build(S.text_corpus(120), **TINY["text"])
     vocab = bb.tokenizer.get_vocab()

@@ -43,6 +43,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # How tokens become window features: "mean" (pooled, position-free) or "tokens" (all
     # tokens concatenated: on a spectrum, *where* energy sits is the information).
     "pool": "mean",
+    # Encoder layers the window features pass through: None = all (+ final norm); 0 = the patch
+    # embeddings alone. On CWRU spectra the contextual tokens are load-specific: a probe on the
+    # pretrained patch embeddings transfers across loads (~0.97) where the last layer does not (~0.89).
+    "feature_depth": None,
     "channel_mean": None,  # filled from the corpus meta
     "channel_std": None,
 }
@@ -59,6 +63,8 @@ class SensorBackbone(Backbone):
         self.n_patches = (self.length - c["patch_len"]) // c["stride"] + 1
         if c["pool"] not in ("mean", "tokens"):
             raise ValueError(f"sensor backbone pool must be 'mean' or 'tokens', got {c['pool']!r}")
+        if c["feature_depth"] is not None and not 0 <= c["feature_depth"] <= c["n_layers"]:
+            raise ValueError(f"sensor backbone feature_depth must be in 0..{c['n_layers']}, got {c['feature_depth']}")
         token = c["patch_len"] * (c["channels"] if c["channel_mixing"] else 1)
         self.patch_embed = nn.Linear(token, c["d_model"])
         self.pos = nn.Parameter(torch.randn(1, self.n_patches, c["d_model"]) * 0.02)
@@ -122,11 +128,20 @@ class SensorBackbone(Backbone):
     def _encode(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.norm(self.encoder(tokens + self.pos))
 
+    def _features(self, tokens: torch.Tensor) -> torch.Tensor:
+        depth = self.config["feature_depth"]
+        if depth is None or depth == self.config["n_layers"]:
+            return self._encode(tokens)
+        h = tokens + self.pos
+        for layer in self.encoder.layers[:depth]:
+            h = layer(h)
+        return h if depth else tokens
+
     def forward(self, inputs: Inputs) -> torch.Tensor:
         x = inputs.float()
         b, c, _ = x.shape
         patches, mu, sd = self._patches(x)
-        h = self._encode(self.patch_embed(patches))
+        h = self._features(self.patch_embed(patches))
         h = h.flatten(1) if self.config["pool"] == "tokens" else h.mean(dim=1)
         stats = None
         if self.config["stats_features"]:
