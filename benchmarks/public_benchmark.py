@@ -80,6 +80,8 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
         "every model standardises its features with the statistics of the unlabeled target-load windows "
         "(TaskSpec adapt=\"target_stats\": feature-level AdaBN for the neural heads, a per-domain StandardScaler "
         "for the baseline); validation and threshold choices stay on the source load",
+        "the pretrained model is a linear probe on the backbone's patch embeddings of the log-spectrum (its "
+        "transformer layers' tokens transfer worse across loads); the scratch twin trains the same layers end to end",
     ],
     "cwru_within_load": ["train and test are contiguous, non-overlapping time blocks of each recording; label "
                          "fractions take contiguous blocks of the training windows (windows cut from the same stretch "
@@ -89,7 +91,11 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
                            "patches_105 on one side"],
     "ai4i_machine_failure": ["the failure-mode columns (TWF, HDF, PWF, OSF, RNF) are not features (they leak the "
                              "target); F1 of 'Machine failure' at a threshold chosen on validation data from the "
-                             "training split; AUROC and PR-AUC reported because of the ~3.4 % positive rate"],
+                             "training split; AUROC and PR-AUC reported because of the ~3.4 % positive rate",
+                             "every model sees the 5 readings plus three quantities derived from each row (temperature "
+                             "rise, power = torque x angular speed, strain = torque x tool wear: the quantities the UCI "
+                             "description defines the failure mechanisms on) and the product variant; the encoder is "
+                             "pretrained on the training rows without labels"],
     "excavator_major_system": ["duplicate-aware split (identical texts on one side; ~30 % of labelled texts are "
                                "exact duplicates); the bar is the TF-IDF + logistic regression baseline"],
 }

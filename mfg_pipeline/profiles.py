@@ -157,12 +157,14 @@ def public_plants() -> tuple[Plant, ...]:
         Plant(name=neu.PLANT, modalities=("image",), label_tables=(),
               image=ImageCleaningRules(neu.CLASSES, size=neu.IMAGE_SIZE), datasets=("neu_defect_dataset",),
               corpus_from="neu_defect_dataset", pretrain=NEU_PRETRAIN),
-        # Process runs are independent readings (window 1); repeated values are legitimate.
+        # Process runs are independent readings (window 1); repeated values are legitimate. The
+        # corpus is the dataset's train rows, so that it has the derived physical channels too.
         Plant(name=ai4i.PLANT, modalities=("sensor",), label_tables=("failures",),
               sensor=SensorCleaningRules((ChannelSpec("air_temp_k", 250.0, 350.0), ChannelSpec("process_temp_k", 250.0, 350.0),
                                           ChannelSpec("speed_rpm", 0.0, 5000.0), ChannelSpec("torque_nm", 0.0, 200.0),
                                           ChannelSpec("tool_wear_min", 0.0, 1000.0)), stuck_run=0),
-              datasets=("ai4i_failure_dataset",), sample_period_s=60.0, window=1, window_stride=1),
+              datasets=("ai4i_failure_dataset",), corpus_from="ai4i_failure_dataset", sample_period_s=60.0,
+              window=1, window_stride=1),
         Plant(name=maintenance.PLANT, modalities=("text",), label_tables=(),
               text=TextCleaningRules(maintenance.SYSTEM_LABELS), datasets=("excavator_system_dataset",),
               pretrain=MAINTENANCE_PRETRAIN),

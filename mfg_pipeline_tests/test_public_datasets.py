@@ -150,13 +150,18 @@ def test_ai4i_failure_dataset_has_no_leaking_inputs(tmp_path):
     plant = PLANTS["ai4i"]
     dataset = build(plant, clean_plant(plant, landing, tmp_path / "work"))
     index, meta = dataset.index, dataset.meta
-    assert dataset.inputs.shape == (3000, 8, 1)
-    assert meta["channels"] == [*ai4i.CHANNELS, "type_L", "type_M", "type_H"]
+    assert dataset.inputs.shape == (3000, 11, 1)
+    assert meta["channels"] == [*ai4i.CHANNELS, "temp_rise_k", "power_w", "strain_nm_min", "type_L", "type_M", "type_H"]
     assert not {"TWF", "HDF", "PWF", "OSF", "RNF", "failure_type", "failure_mode"} & (set(meta["channels"]) | set(index.columns))
     truth = pd.read_csv(source / "ai4i2020.csv", encoding="utf-8-sig").head(3000)
     assert int(index["target"].sum()) == int(truth["Machine failure"].sum())
     # The inputs are the process readings of the same row (sorted by time = UDI order).
     assert np.allclose(dataset.inputs[:, 3, 0].numpy(), truth["Torque [Nm]"].to_numpy(np.float32))
+    # derived from the same row: temperature rise, power (W = Nm * rad/s), strain (Nm * min)
+    torque, speed = truth["Torque [Nm]"].to_numpy(), truth["Rotational speed [rpm]"].to_numpy()
+    assert np.allclose(dataset.inputs[:, 5, 0].numpy(), truth["Process temperature [K]"] - truth["Air temperature [K]"], atol=1e-3)
+    assert np.allclose(dataset.inputs[:, 6, 0].numpy(), torque * speed * 2 * np.pi / 60, rtol=1e-5)
+    assert np.allclose(dataset.inputs[:, 7, 0].numpy(), torque * truth["Tool wear [min]"], rtol=1e-5)
     positives = index[index["target"] == 1].groupby("split").size()
     assert positives["test"] == round(0.25 * positives.sum())  # stratified
 

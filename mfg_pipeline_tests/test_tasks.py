@@ -208,6 +208,23 @@ def test_refit_trains_again_on_fit_and_validation_for_the_chosen_steps():
     assert train_head(None, x[:150], y[:150], replace(settings, refit=True)).chosen_by is None
 
 
+def test_class_weight_none_trains_on_plain_cross_entropy():
+    import torch
+
+    from mfg_pipeline.tasks.heads import HeadSettings, train_head
+
+    # 5 % positives that barely separate: balanced weights push the rare class's scores up
+    rng = np.random.default_rng(4)
+    y = (rng.random(400) < 0.05).astype(np.int64)
+    x = torch.as_tensor(rng.normal(size=(400, 3)) + 0.3 * y[:, None], dtype=torch.float32)
+    settings = HeadSettings("classification", 2, "linear_probe", steps=200, probe="sgd", lr=5e-2)
+    balanced = train_head(None, x, y, settings).predict(x)[:, 1]
+    plain = train_head(None, x, y, replace(settings, class_weight="none")).predict(x)[:, 1]
+    assert balanced.mean() > 0.3 and plain.mean() < 0.15  # plain: scores near the 5 % base rate
+    with pytest.raises(ValueError, match="class_weight"):
+        train_head(None, x, y, replace(settings, class_weight="inverse"))
+
+
 def test_refit_is_refused_where_validation_data_chooses_the_threshold():
     with pytest.raises(ValueError, match="refit"):
         TaskSpec("x", "sensor", "d", "classification", "f1", threshold="validation", refit=True)

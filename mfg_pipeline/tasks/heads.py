@@ -97,6 +97,9 @@ class HeadSettings:
     # of steps validation chose. With few labeled machines the validation machines are a large
     # share of the labels (2 of 10 C-MAPSS engines at 10 %).
     refit: bool = False
+    # "balanced": classes weighted by inverse frequency in the loss; "none": plain cross-entropy
+    # (where a threshold chosen on validation data already corrects for imbalance).
+    class_weight: str = "balanced"
 
 
 def _targets(kind: str, y: np.ndarray) -> torch.Tensor:
@@ -216,9 +219,11 @@ def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndar
     head.feat_mean.copy_(mean)
     head.feat_std.copy_(std)
     class_weight = None
+    if settings.class_weight not in ("balanced", "none"):
+        raise ValueError(f"class_weight must be 'balanced' or 'none', got {settings.class_weight!r}")
     if kind == "regression":
         set_target_stats(head, y)
-    else:
+    elif settings.class_weight == "balanced":
         counts = torch.bincount(y, minlength=settings.n_outputs).float()
         w = torch.where(counts > 0, counts.sum() / (counts.clamp_min(1) * (counts > 0).sum()), torch.zeros_like(counts))
         class_weight = w.to(runtime.device)

@@ -174,7 +174,7 @@ def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, b
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
                         eval_every=task.eval_every, patience=task.patience, seed=seed,
-                        probe=task.probe, refit=task.refit)
+                        probe=task.probe, refit=task.refit, class_weight=task.class_weight)
 
 
 def _groups(dataset: LabeledDataset, column: str | None) -> np.ndarray | None:

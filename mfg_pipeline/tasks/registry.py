@@ -35,6 +35,7 @@ class TaskSpec:
     eval_every: int = 25  # early stopping on a validation subset of the labeled TRAIN machines
     patience: int = 3
     refit: bool = False  # full finetuning: retrain on fit + validation data for the early-stopped step count
+    class_weight: str = "balanced"  # balanced | none (classification loss weights)
     min_val_samples: int = 40  # below this many labels: no validation split, fixed budget
     baseline: str = "logreg"  # logreg | gbm | ridge
     description: str = ""
@@ -135,7 +136,7 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
              label_fractions=(0.05, 0.1, 1.0), batch_size=16,
              description="NEU surface image -> 6 defect classes"),
     TaskSpec("ai4i_machine_failure", "tabular", "ai4i_failure_dataset", "classification", "f1", plant="ai4i",
-             label_fractions=(0.05, 1.0), threshold="validation", validate_by="row", baseline="gbm",
+             label_fractions=(0.05, 1.0), threshold="validation", validate_by="row", baseline="gbm", class_weight="none",
              finetune_mode="full", steps=1500, batch_size=128, lr=3e-3, body_lr_scale=0.1, scratch_lr=1e-3,
              eval_every=100, patience=5,
              description="AI4I process reading -> Machine failure (F1 at a threshold chosen on validation data)"),
