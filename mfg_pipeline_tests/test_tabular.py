@@ -165,3 +165,14 @@ def test_hand_features_of_one_reading_rows_are_the_raw_values(modality):
     windows = torch.randn(6, 2, 16)
     stats = hand_features(LabeledDataset("t", "sensor", windows, pd.DataFrame({"target": [0] * 6})))
     assert np.allclose(stats, sensor_features(windows.numpy()))
+
+
+def test_sensor_features_resolve_more_bands_in_longer_windows():
+    assert sensor_features(np.random.default_rng(0).normal(size=(3, 2, 64))).shape == (3, 2 * (7 + 6))
+    t = np.arange(2048)
+    tones = np.stack([np.sin(2 * np.pi * k * t / 2048) for k in (100, 130)])[:, None]  # [2, 1, 2048]
+    feats = sensor_features(tones)
+    assert feats.shape == (2, 7 + 32)
+    # 32 bands of 32 bins: the two tones fall in bands 3 and 4, which 6 bands would merge
+    assert feats[0, 7:].argmax() == 3 and feats[1, 7:].argmax() == 4
+    assert sensor_features(tones, bands=6)[:, 7:].argmax(1).tolist() == [0, 0]
