@@ -52,7 +52,9 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
              "n_outputs": n_out, "classes": dataset.meta.get("classes"),
              "backbone_config": backbone.config if task.modality != "text" else None,
              "test_metrics": metrics, "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),
-             "refit_on_fit_and_val": predictor.chosen_by is not None, "n_test": len(test_pos)}
+             "refit_on_fit_and_val": predictor.chosen_by is not None, "n_test": len(test_pos),
+             # what the saved weights were trained on: the refit also saw the validation rows
+             "n_trained_on": len(fit_pos) + (len(val_pos) if predictor.chosen_by is not None else 0)}
 
     def write(folder):
         predictor.save(folder, extra)
