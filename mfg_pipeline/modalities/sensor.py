@@ -45,7 +45,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "pool": "mean",
     # Encoder layers the window features pass through: None = all (+ final norm); 0 = the patch
     # embeddings alone. On CWRU spectra the contextual tokens are load-specific: a probe on the
-    # pretrained patch embeddings transfers across loads (~0.97) where the last layer does not (~0.89).
+    # pretrained patch embeddings transfers across loads (0.98) where the last layer does not (0.89).
     "feature_depth": None,
     "channel_mean": None,  # filled from the corpus meta
     "channel_std": None,
@@ -132,10 +132,12 @@ class SensorBackbone(Backbone):
         depth = self.config["feature_depth"]
         if depth is None or depth == self.config["n_layers"]:
             return self._encode(tokens)
+        if depth == 0:
+            return tokens
         h = tokens + self.pos
         for layer in self.encoder.layers[:depth]:
             h = layer(h)
-        return h if depth else tokens
+        return h
 
     def forward(self, inputs: Inputs) -> torch.Tensor:
         x = inputs.float()

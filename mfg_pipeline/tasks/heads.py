@@ -2,7 +2,7 @@
 
 Every head trains with the one training loop. Features are standardised with statistics of
 the labeled training subset (stored in the head), regression targets likewise, classification
-uses class-balanced cross-entropy. Early stopping, when a validation subset exists, watches the
+uses class-balanced cross-entropy (``class_weight="none"``: plain). Early stopping, when a validation subset exists, watches the
 validation loss.
 
 ``Predictor.adapted(inputs)`` re-estimates that standardisation on other, unlabeled inputs (a
@@ -189,6 +189,8 @@ def train_head(
     at ``lr * body_lr_scale``; in ``linear_probe`` mode it stays frozen. ``settings.refit``:
     see ``HeadSettings``."""
     runtime = runtime or Runtime.create("cpu")
+    if settings.class_weight not in ("balanced", "none"):
+        raise ValueError(f"class_weight must be 'balanced' or 'none', got {settings.class_weight!r}")
     if settings.mode != "full" and settings.probe == "cv":
         return fit_probe(backbone, train_inputs, y_train, settings, val=val, runtime=runtime)
     first = _train_sgd(backbone, train_inputs, y_train, settings, val, runtime, checkpoint_dir)
@@ -219,8 +221,6 @@ def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndar
     head.feat_mean.copy_(mean)
     head.feat_std.copy_(std)
     class_weight = None
-    if settings.class_weight not in ("balanced", "none"):
-        raise ValueError(f"class_weight must be 'balanced' or 'none', got {settings.class_weight!r}")
     if kind == "regression":
         set_target_stats(head, y)
     elif settings.class_weight == "balanced":
@@ -296,7 +296,7 @@ def fit_probe(
 ) -> Predictor:
     """Closed-form linear probe on frozen, standardised features.
 
-    Classification: class-balanced multinomial logistic regression whose inverse
+    Classification: (class-balanced) multinomial logistic regression whose inverse
     regularisation ``C`` is chosen by stratified k-fold CV (log loss) on the labeled subset;
     with fewer than two labels per class there is nothing to validate on and ``C`` is the
     strongly regularising prior ``1e-2`` (one-shot: close to a nearest-class-mean classifier).
@@ -337,6 +337,7 @@ def fit_probe(
         else:
             y = y.astype(np.int64)
             classes = np.unique(y)
+            balance = "balanced" if settings.class_weight == "balanced" else None
             head.linear.weight.zero_()
             head.linear.bias.fill_(-30.0)  # classes without labels are never predicted
             if len(classes) < 2:
@@ -358,11 +359,11 @@ def fit_probe(
                         warnings.simplefilter("ignore", FutureWarning)
                         model = LogisticRegressionCV(
                             Cs=list(PROBE_CS), cv=StratifiedKFold(folds, shuffle=True, random_state=settings.seed),
-                            scoring="neg_log_loss", class_weight="balanced", max_iter=500, tol=1e-3).fit(xf, y)
+                            scoring="neg_log_loss", class_weight=balance, max_iter=500, tol=1e-3).fit(xf, y)
                     c = float(np.atleast_1d(model.C_)[0])
                 else:
                     c = 1e-2
-                model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000).fit(xf, y)
+                model = LogisticRegression(C=c, class_weight=balance, max_iter=1000).fit(xf, y)
                 info["C"] = c
                 weights = model.coef_ @ basis if basis is not None else model.coef_
                 coef, icpt = torch.as_tensor(weights, dtype=torch.float32), torch.as_tensor(model.intercept_,
