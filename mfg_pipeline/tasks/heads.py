@@ -2,8 +2,8 @@
 
 Every head trains with the one training loop. Features are standardised with statistics of
 the labeled training subset (stored in the head), regression targets likewise, classification
-uses class-balanced cross-entropy (``class_weight="none"``: plain). Early stopping, when a validation subset exists, watches the
-validation loss.
+uses class-balanced cross-entropy (``class_weight="none"``: plain). Early stopping, when a
+validation subset exists, watches the validation loss.
 
 ``Predictor.adapted(inputs)`` re-estimates that standardisation on other, unlabeled inputs (a
 new domain): feature-level AdaBN (``TaskSpec.adapt="target_stats"``).
@@ -101,6 +101,10 @@ class HeadSettings:
     # (where a threshold chosen on validation data already corrects for imbalance).
     class_weight: str = "balanced"
 
+    def __post_init__(self) -> None:
+        if self.class_weight not in ("balanced", "none"):
+            raise ValueError(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+
 
 def _targets(kind: str, y: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.asarray(y), dtype=torch.float32 if kind == "regression" else torch.int64)
@@ -189,8 +193,6 @@ def train_head(
     at ``lr * body_lr_scale``; in ``linear_probe`` mode it stays frozen. ``settings.refit``:
     see ``HeadSettings``."""
     runtime = runtime or Runtime.create("cpu")
-    if settings.class_weight not in ("balanced", "none"):
-        raise ValueError(f"class_weight must be 'balanced' or 'none', got {settings.class_weight!r}")
     if settings.mode != "full" and settings.probe == "cv":
         return fit_probe(backbone, train_inputs, y_train, settings, val=val, runtime=runtime)
     first = _train_sgd(backbone, train_inputs, y_train, settings, val, runtime, checkpoint_dir)
