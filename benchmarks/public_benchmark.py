@@ -88,7 +88,8 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
                          "of signal never sit on both sides)"],
     "neu_surface_defect": ["image backbone from random weights (no ImageNet), pretrained self-supervised on the "
                            "training split's images only; stratified split with the duplicate pair patches_101/"
-                           "patches_105 on one side"],
+                           "patches_105 on one side",
+                           "images at their native 200 px for the probe and every model; SimCLR views of 64 px"],
     "ai4i_machine_failure": ["the failure-mode columns (TWF, HDF, PWF, OSF, RNF) are not features (they leak the "
                              "target); F1 of 'Machine failure' at a threshold chosen on validation data from the "
                              "training split; AUROC and PR-AUC reported because of the ~3.4 % positive rate",
