@@ -184,3 +184,51 @@ def test_text_tokenizer_vocabulary_is_the_same_in_every_process():
     tokens = [t for t, _ in vocabs[0]]
     assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(tokens) > 50
     assert any(t.startswith("##") for t in tokens) and any(len(t) > 3 and not t.startswith("#") for t in tokens)
+
+
+DICTIONARY = {"arch": "patch_dictionary", "patch": 5, "atoms": 12, "scales": [1, 2]}
+
+
+def test_patch_dictionary_responses_are_whitened_normalised_patches_dot_atoms():
+    bb = get_modality("image").build(S.image_corpus(16), **DICTIONARY)
+    enc = bb.encoder
+    x = bb._to_float(bb.prepare(S.defect_dataset(2)))[:1]
+    responses = enc._responses(x, 0)
+    patch = x[0, 0, 3:8, 10:15].reshape(-1).double()
+    z = (patch - patch.mean()) / (patch.var() + 0.01).sqrt()
+    direct = (z.float() @ enc.whiten0) @ torch.nn.functional.normalize(enc.atoms[0], dim=1).T
+    assert torch.allclose(responses[0, :, 3, 10], direct, atol=1e-4)
+    # a brightness offset changes no normalised patch
+    assert torch.allclose(enc(x), enc(x + 0.1), atol=1e-4)
+    # a stride reads every stride-th patch position of the same responses
+    strided = get_modality("image").backbone_cls({**DICTIONARY, "strides": [2, 1]}).encoder
+    strided.load_state_dict(enc.state_dict())
+    assert torch.allclose(strided._responses(x, 0), responses[..., ::2, ::2], atol=1e-5)
+    assert bb.feature_dim == 2 * 6 * 12 and bool((bb.embed(bb.prepare(S.defect_dataset(3))) >= 0).all())
+
+
+def test_patch_dictionary_fits_the_corpus_better_than_random_atoms_and_round_trips(tmp_path):
+    spec = get_modality("image")
+    corpus = S.image_corpus(16)
+    bb, result = spec.pretrain(corpus, steps=3, batch_size=8, lr=1e-3, model_overrides=DICTIONARY)
+    assert result.steps_done == 3 and all(0 <= h <= 2 for h in result.history)
+    x = bb._to_float(bb.prepare(corpus))
+    random_atoms = clone(bb)
+    with torch.no_grad():
+        for atoms in random_atoms.encoder.atoms:
+            atoms.copy_(torch.randn_like(atoms))
+    with torch.no_grad():
+        learnt = float(bb.encoder.objective(x, torch.Generator().manual_seed(0)))
+        assert learnt < float(random_atoms.encoder.objective(x, torch.Generator().manual_seed(0))) - 0.02
+    whiten = bb.encoder.whiten0
+    assert torch.allclose(whiten, whiten.T, atol=1e-5) and not torch.allclose(whiten, torch.eye(25))
+    bb.save(tmp_path / "bb")
+    assert list((tmp_path / "bb").rglob("*.safetensors"))
+    data = bb.prepare(S.defect_dataset(4))
+    assert torch.equal(spec.load(tmp_path / "bb").embed(data), bb.embed(data))
+    # the scratch twin: random atoms, no whitening, trainable like any layer
+    twin = bb.fresh(seed=1)
+    assert torch.equal(twin.encoder.whiten0, torch.eye(25)) and not torch.equal(twin.embed(data), bb.embed(data))
+    assert all(p.requires_grad for p in twin.parameters())
+    with pytest.raises(ValueError, match="corpus"):
+        spec.build(None, **DICTIONARY)

@@ -1,4 +1,6 @@
-"""Inspection images: a torchvision CNN (``weights=None``) pretrained SimCLR-style (NT-Xent).
+"""Inspection images: a torchvision CNN (``weights=None``) pretrained SimCLR-style (NT-Xent), or
+(``arch="patch_dictionary"``) a single layer of patch filters learnt by k-means
+(``patch_dictionary``).
 
 Measured on this 2-core CPU (batch 128, 64x64, one train step): resnet18 1.40 s,
 resnet [1,1,1,1] 0.65 s, mobilenet_v3_small 0.26 s, shufflenet_v2_x0_5 0.15 s. The default is
@@ -17,7 +19,9 @@ import torchvision
 from torch import nn
 
 from mfg_pipeline.modalities.base import Backbone, Inputs
+from mfg_pipeline.modalities.patch_dictionary import PatchDictionary
 from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
+from mfg_pipeline.training.seeding import derive_seed
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "arch": "shufflenet_v2_x0_5",
@@ -32,7 +36,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "noise": 0.05,
     "standardize": "image",  # image: per-image mean/std (lighting-invariant) | fixed: (x-0.5)/0.25
     "multi_scale": True,  # features: global-average-pooled maps of every stage, concatenated
+    # arch "patch_dictionary": patch size, atoms per scale, downsampling factors, the patch step
+    # per scale, response threshold
+    "patch": 7,
+    "atoms": 256,
+    "scales": [2, 4],
+    "strides": [1, 1],
+    "alpha": 0.25,
 }
+DICTIONARY = "patch_dictionary"
 
 # Per architecture: the encoder's children in order, and which of them are pooled into features.
 _STAGES: dict[str, tuple[list[str], list[str]]] = {
@@ -63,6 +75,11 @@ class ImageBackbone(Backbone):
     def __init__(self, config: dict[str, Any]):
         config = {**DEFAULT_CONFIG, **config}
         super().__init__(config)
+        if config["arch"] == DICTIONARY:
+            self.encoder = PatchDictionary(config["patch"], config["atoms"], tuple(config["scales"]), config["alpha"],
+                                           tuple(config["strides"]))
+            self.feature_dim = self.encoder.feature_dim
+            return
         self.encoder = _strip_head(torchvision.models.get_model(config["arch"], weights=None))
         self.plan = _stage_plan(config["arch"]) if config["multi_scale"] else None
         with torch.no_grad():
@@ -72,6 +89,21 @@ class ImageBackbone(Backbone):
             self.encoder.train()
         self.projector = nn.Sequential(nn.Linear(self.feature_dim, config["proj_hidden"]), nn.ReLU(),
                                        nn.Linear(config["proj_hidden"], config["proj_dim"]))
+
+    @property
+    def dictionary(self) -> bool:
+        return isinstance(self.encoder, PatchDictionary)
+
+    @classmethod
+    def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "ImageBackbone":
+        """A patch dictionary learns its atoms from the corpus here (k-means, closed form)."""
+        backbone = super().build(config, corpus, seed)
+        if backbone.dictionary:
+            if corpus is None:
+                raise ValueError("a patch-dictionary backbone learns its atoms from a corpus: pass one")
+            gen = torch.Generator().manual_seed(derive_seed("dictionary", seed))
+            backbone.encoder.fit(backbone._to_float(backbone.prepare(corpus)), gen)
+        return backbone
 
     def prepare(self, data: Corpus | LabeledDataset) -> Inputs:
         if data.inputs is None:
@@ -92,6 +124,8 @@ class ImageBackbone(Backbone):
         return x.float()
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dictionary:  # normalises each patch itself
+            return self.encoder(x.mean(dim=1, keepdim=True))
         if self.config["standardize"] == "image":
             mu = x.mean(dim=(1, 2, 3), keepdim=True)
             x = (x - mu) / (x.std(dim=(1, 2, 3), keepdim=True) + 0.02)
@@ -136,8 +170,11 @@ class ImageBackbone(Backbone):
         return (out + noise).clamp(0, 1)
 
     def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
-        """SimCLR: two augmented views per image, NT-Xent over the 2B projections."""
+        """SimCLR: two augmented views per image, NT-Xent over the 2B projections. A patch
+        dictionary: its k-means objective."""
         x = self._to_float(inputs)
+        if self.dictionary:
+            return self.encoder.objective(x.mean(dim=1, keepdim=True), gen)
         views = torch.cat([self.augment(x, gen), self.augment(x, gen)])
         z = F.normalize(self.projector(self._encode(views)).float(), dim=-1)
         return nt_xent(z, self.config["temperature"])
