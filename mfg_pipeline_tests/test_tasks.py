@@ -228,3 +228,8 @@ def test_class_weight_none_trains_on_plain_cross_entropy():
 def test_refit_is_refused_where_validation_data_chooses_the_threshold():
     with pytest.raises(ValueError, match="refit"):
         TaskSpec("x", "sensor", "d", "classification", "f1", threshold="validation", refit=True)
+
+
+def test_a_registry_entry_with_an_unknown_class_weight_fails_when_it_is_built():
+    with pytest.raises(ValueError, match="x: class_weight must be one of"):
+        TaskSpec("x", "sensor", "d", "classification", "f1", class_weight="inverse")

@@ -24,6 +24,7 @@ from torch import nn
 
 from mfg_pipeline.modalities.base import Backbone, Inputs, clone, concat, num_samples, take, to_device
 from mfg_pipeline.storage import atomic
+from mfg_pipeline.tasks.registry import CLASS_WEIGHTS
 from mfg_pipeline.training.device import Runtime
 from mfg_pipeline.training.loop import LoopConfig, LoopResult, batch_indices, dedupe_shared, fit
 
@@ -102,8 +103,8 @@ class HeadSettings:
     class_weight: str = "balanced"
 
     def __post_init__(self) -> None:
-        if self.class_weight not in ("balanced", "none"):
-            raise ValueError(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}, got {self.class_weight!r}")
 
 
 def _targets(kind: str, y: np.ndarray) -> torch.Tensor:

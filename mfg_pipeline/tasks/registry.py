@@ -12,6 +12,7 @@ from mfg_pipeline.tasks.metrics import higher_is_better as _hib
 
 
 ADAPT_MODES = ("none", "target_stats")
+CLASS_WEIGHTS = ("balanced", "none")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if self.adapt not in ADAPT_MODES:
             raise ValueError(f"{self.name}: adapt must be one of {ADAPT_MODES}, got {self.adapt!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"{self.name}: class_weight must be one of {CLASS_WEIGHTS}, got {self.class_weight!r}")
         if self.refit and self.threshold == "validation":
             raise ValueError(f"{self.name}: refit trains on the validation data the threshold would be chosen on")
 
