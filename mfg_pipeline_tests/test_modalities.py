@@ -204,6 +204,8 @@ def test_patch_dictionary_responses_are_whitened_normalised_patches_dot_atoms():
     strided = get_modality("image").backbone_cls({**DICTIONARY, "strides": [2, 1]}).encoder
     strided.load_state_dict(enc.state_dict())
     assert torch.allclose(strided._responses(x, 0), responses[..., ::2, ::2], atol=1e-5)
+    # no strides given: one per scale, whatever the number of scales
+    assert get_modality("image").backbone_cls({**DICTIONARY, "scales": [1, 2, 4]}).encoder.strides == (1, 1, 1)
     assert bb.feature_dim == 2 * 6 * 12 and bool((bb.embed(bb.prepare(S.defect_dataset(3))) >= 0).all())
 
 
@@ -217,7 +219,6 @@ def test_patch_dictionary_fits_the_corpus_better_than_random_atoms_and_round_tri
     with torch.no_grad():
         for atoms in random_atoms.encoder.atoms:
             atoms.copy_(torch.randn_like(atoms))
-    with torch.no_grad():
         learnt = float(bb.encoder.objective(x, torch.Generator().manual_seed(0)))
         assert learnt < float(random_atoms.encoder.objective(x, torch.Generator().manual_seed(0))) - 0.02
     whiten = bb.encoder.whiten0

@@ -25,7 +25,7 @@ CHUNK = 32  # images per convolution: 256 response maps of 94x94 per image are ~
 
 class PatchDictionary(nn.Module):
     def __init__(self, patch: int, atoms: int, scales: tuple[int, ...], alpha: float,
-                 strides: tuple[int, ...] | None = None):
+                 strides: tuple[int, ...] | list[int] | None = None):
         super().__init__()
         self.patch, self.scales, self.alpha = int(patch), tuple(int(s) for s in scales), float(alpha)
         self.strides = tuple(int(s) for s in strides) if strides else (1,) * len(self.scales)
