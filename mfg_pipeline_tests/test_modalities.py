@@ -233,3 +233,21 @@ def test_patch_dictionary_fits_the_corpus_better_than_random_atoms_and_round_tri
     assert all(p.requires_grad for p in twin.parameters())
     with pytest.raises(ValueError, match="corpus"):
         spec.build(None, **DICTIONARY)
+
+
+def test_image_dihedral_views_are_the_eight_rotations_and_reflections():
+    bb = get_modality("image").build(S.image_corpus(16), **DICTIONARY)
+    x = bb.prepare(S.defect_dataset(6))
+    views = bb.views(x, "dihedral")
+    assert len(views) == 8 and torch.equal(views[0], x)
+    assert torch.equal(views[1], torch.rot90(x, 1, dims=(-2, -1))) and torch.equal(views[4], torch.flip(x, dims=(-1,)))
+    assert len({v[0].numpy().tobytes() for v in views}) == 8
+    # a group: the views of a view are the same eight images
+    assert {v[0].numpy().tobytes() for v in bb.views(views[5], "dihedral")} == {v[0].numpy().tobytes() for v in views}
+    drawn = bb.random_view(x.repeat(20, 1, 1, 1), "dihedral", torch.Generator().manual_seed(0))
+    which = [next(k for k in range(8) if torch.equal(d, views[k][i % 6])) for i, d in enumerate(drawn)]
+    assert len(set(which)) >= 6  # each sample is one of its own views, drawn independently
+    with pytest.raises(ValueError, match="dihedral"):
+        bb.views(x, "crop")
+    with pytest.raises(ValueError, match="sensor backbones have no 'dihedral'"):
+        get_modality("sensor").build(S.sensor_corpus(32), d_model=32, ff_dim=64).views(torch.zeros(2, 3, 8), "dihedral")

@@ -233,3 +233,54 @@ def test_refit_is_refused_where_validation_data_chooses_the_threshold():
 def test_a_registry_entry_with_an_unknown_class_weight_fails_when_it_is_built():
     with pytest.raises(ValueError, match="x: class_weight must be one of"):
         TaskSpec("x", "sensor", "d", "classification", "f1", class_weight="inverse")
+
+
+def test_augmented_probe_fits_every_copy_and_cv_keeps_an_inputs_copies_in_one_fold():
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from mfg_pipeline.tasks.heads import HeadSettings, fit_probe, probe_folds
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 12)
+    x = rng.normal(size=(2, 36, 6)) + 4 * y[None, :, None] * (np.arange(6) == 0)
+    feats = torch.as_tensor(x, dtype=torch.float32)  # two copies of each of 36 inputs
+    pred = fit_probe(None, feats, y, HeadSettings("classification", 3, "linear_probe", 0, augment="dihedral"))
+    rows = x.reshape(72, 6)
+    xs = (rows - rows.mean(0)) / rows.std(0)
+    ref = LogisticRegression(C=pred.result.best_value, class_weight="balanced", max_iter=1000).fit(xs, np.tile(y, 2))
+    assert np.allclose(pred.predict(feats[1]), ref.predict_proba(xs[36:]), atol=1e-4)
+    groups = np.tile(np.arange(36), 2)
+    folds = probe_folds(np.tile(y, 2), groups, 3, seed=0)
+    assert len(folds) == 3
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test]) and len(set(np.tile(y, 2)[test])) == 3
+
+
+def test_augment_is_checked_against_the_modality_and_the_head():
+    from mfg_pipeline.tasks.heads import HeadSettings
+
+    with pytest.raises(ValueError, match="sensor tasks can augment with"):
+        replace(get_task("equipment_failure"), augment="dihedral")
+    with pytest.raises(ValueError, match="closed-form probe"):
+        HeadSettings("classification", 3, "linear_probe", 5, probe="sgd", augment="dihedral")
+    assert get_task("neu_surface_defect").augment == "dihedral"
+
+
+def test_protocol_with_dihedral_augment_trains_the_scratch_twin_on_random_views(monkeypatch):
+    from mfg_pipeline.modalities.image import ImageBackbone
+
+    calls = []
+    original = ImageBackbone.random_view
+
+    def spy(self, inputs, augment, gen):
+        calls.append(len(inputs))
+        return original(self, inputs, augment, gen)
+
+    monkeypatch.setattr(ImageBackbone, "random_view", spy)
+    task = replace(_tiny(get_task("surface_defect_type")), seeds=(0,), label_fractions=(1.0,), augment="dihedral")
+    backbone = get_modality("image").build(S.image_corpus(32), arch="patch_dictionary", patch=5, atoms=12, scales=[2])
+    out = run_protocol(task, backbone, S.defect_dataset(60))
+    by_model = {r["model"]: r for r in out["results"]}
+    assert set(by_model) == set(MODELS) and all(np.isfinite(r["value"]) for r in out["results"])
+    assert by_model["scratch"]["steps_done"] > 0 and len(calls) >= by_model["scratch"]["steps_done"]

@@ -48,7 +48,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     scores = predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime)
     metrics = compute_metrics(task.kind, y[test_pos], scores)
     out = store.asset_dir(asset_path(prefix, task.finetuned_asset))
-    extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode,
+    extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode, "augment": task.augment,
              "n_outputs": n_out, "classes": dataset.meta.get("classes"),
              "backbone_config": backbone.config if task.modality != "text" else None,
              "test_metrics": metrics, "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),

@@ -90,6 +90,15 @@ class Backbone(nn.Module):
     def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    def views(self, inputs: Inputs, augment: str) -> list[Inputs]:
+        """Every label-preserving copy of ``inputs`` under a task's ``augment``; the first is
+        ``inputs`` itself."""
+        raise ValueError(f"{self.modality} backbones have no {augment!r} augmentation")
+
+    def random_view(self, inputs: Inputs, augment: str, gen: torch.Generator) -> Inputs:
+        """One of those copies per sample, drawn with ``gen`` (finetuning batches)."""
+        raise ValueError(f"{self.modality} backbones have no {augment!r} augmentation")
+
     @torch.no_grad()
     def embed(self, inputs: Inputs, runtime: Runtime | None = None, batch_size: int = 512) -> torch.Tensor:
         """Features for all inputs (eval mode, batched), returned on CPU as float32."""

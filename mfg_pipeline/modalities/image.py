@@ -169,6 +169,20 @@ class ImageBackbone(Backbone):
         noise = torch.randn(out.shape, generator=gen).to(x.device, x.dtype) * self.config["noise"]
         return (out + noise).clamp(0, 1)
 
+    def views(self, inputs: Inputs, augment: str) -> list[Inputs]:
+        _check_dihedral(augment)
+        return [dihedral(inputs, k) for k in range(8)]
+
+    def random_view(self, inputs: Inputs, augment: str, gen: torch.Generator) -> Inputs:
+        _check_dihedral(augment)
+        which = torch.randint(0, 8, (len(inputs),), generator=gen).to(inputs.device)
+        out = inputs.clone()
+        for k in range(1, 8):
+            chosen = which == k
+            if chosen.any():
+                out[chosen] = dihedral(inputs[chosen], k)
+        return out
+
     def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
         """SimCLR: two augmented views per image, NT-Xent over the 2B projections. A patch
         dictionary: its k-means objective."""
@@ -178,6 +192,18 @@ class ImageBackbone(Backbone):
         views = torch.cat([self.augment(x, gen), self.augment(x, gen)])
         z = F.normalize(self.projector(self._encode(views)).float(), dim=-1)
         return nt_xent(z, self.config["temperature"])
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th (0-7) of the 8 rotations by multiples of 90 degrees, then mirrored for k >= 4,
+    of square images ``[..., H, W]``; k = 0 leaves them as they are."""
+    x = torch.rot90(x, k % 4, dims=(-2, -1))
+    return (torch.flip(x, dims=(-1,)) if k >= 4 else x).contiguous()
+
+
+def _check_dihedral(augment: str) -> None:
+    if augment != "dihedral":
+        raise ValueError(f"image backbones augment with 'dihedral', not {augment!r}")
 
 
 def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -101,10 +101,16 @@ class HeadSettings:
     # "balanced": classes weighted by inverse frequency in the loss; "none": plain cross-entropy
     # (where a threshold chosen on validation data already corrects for imbalance).
     class_weight: str = "balanced"
+    # TaskSpec.augment: the closed-form probe fits every copy of each labeled input, finetuning
+    # one random copy per sample and step.
+    augment: str | None = None
 
     def __post_init__(self) -> None:
         if self.class_weight not in CLASS_WEIGHTS:
             raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}, got {self.class_weight!r}")
+        if self.augment is not None and (self.kind != "classification" or (self.mode != "full" and self.probe != "cv")):
+            raise ValueError("augment is implemented for classification, by the closed-form probe (probe='cv') "
+                             "or full finetuning")
 
 
 def _targets(kind: str, y: np.ndarray) -> torch.Tensor:
@@ -205,6 +211,17 @@ def train_head(
     return Predictor(again.model, again.kind, again.result, chosen_by=first.result)
 
 
+def view_features(backbone: Backbone, inputs: Inputs, augment: str | None, runtime: Runtime | None = None) -> torch.Tensor:
+    """Features of every copy of ``inputs`` under ``augment``: ``[copies, n, dim]``, the first
+    copy being ``inputs`` as they are (a single copy without ``augment``)."""
+    copies = backbone.views(inputs, augment) if augment else [inputs]
+    return torch.stack([backbone.embed(c, runtime) for c in copies])
+
+
+def _as_views(features: torch.Tensor) -> torch.Tensor:
+    return features if features.ndim == 3 else features.unsqueeze(0)
+
+
 def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndarray, settings: HeadSettings,
                val: tuple[Inputs, np.ndarray] | None, runtime: Runtime, checkpoint_dir: Path | None) -> Predictor:
     kind = settings.kind
@@ -244,7 +261,10 @@ def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndar
 
     def loss_fn(m: nn.Module, step: int, gen: torch.Generator) -> torch.Tensor:
         idx = batch_indices(n, settings.batch_size, gen)
-        return _loss(kind, m(take(train_x, idx)), y_dev[idx.to(y_dev.device)], head, class_weight)
+        batch = take(train_x, idx)
+        if settings.augment:
+            batch = m.backbone.random_view(batch, settings.augment, gen)
+        return _loss(kind, m(batch), y_dev[idx.to(y_dev.device)], head, class_weight)
 
     validate = None
     if val is not None and settings.eval_every:
@@ -288,6 +308,16 @@ def _cv_folds(y: np.ndarray, kind: str, max_folds: int = 3) -> int:
     return int(min(max_folds, counts.min())) if len(counts) > 1 and counts.min() >= 2 else 0
 
 
+def probe_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified CV folds of the probe's rows; rows of one group (the copies of one input)
+    stay in one fold, or the CV would score inputs it has seen rotated."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if len(np.unique(groups)) == len(groups):
+        return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(groups, y))
+    return list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(groups, y, groups))
+
+
 def fit_probe(
     backbone: Backbone | None,
     train_inputs: Inputs,
@@ -304,22 +334,26 @@ def fit_probe(
     with fewer than two labels per class there is nothing to validate on and ``C`` is the
     strongly regularising prior ``1e-2`` (one-shot: close to a nearest-class-mean classifier).
     Regression: ridge on standardised targets with ``alpha`` by exact leave-one-out (RidgeCV).
-    The validation subset, if given, is merged into the fit data (CV does its job). The solution
-    is written into the same ``Head`` (standardisation buffers + linear layer) that SGD heads use,
-    so predictions, saving and the deployable model are unchanged.
+    The validation subset, if given, is merged into the fit data (CV does its job). Features
+    ``[copies, n, dim]`` (``view_features``; computed here with ``settings.augment`` when a
+    backbone is given) are fitted as ``copies * n`` rows; the CV keeps an input's copies in one
+    fold. The solution is written into the same ``Head`` (standardisation buffers + linear layer)
+    that SGD heads use, so predictions, saving and the deployable model are unchanged.
     """
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
-    from sklearn.model_selection import StratifiedKFold
 
     runtime = runtime or Runtime.create("cpu")
     body = backbone
-    feats = train_inputs if body is None else body.embed(train_inputs, runtime)
+    feats = _as_views(train_inputs if body is None else view_features(body, train_inputs, settings.augment, runtime))
     y = np.asarray(y_train)
     if val is not None:
-        vf = val[0] if body is None else body.embed(val[0], runtime)
-        feats, y = torch.cat([feats.float(), vf.float()]), np.concatenate([y, np.asarray(val[1])])
-    x = feats.float().cpu()
-    n, d = x.shape
+        vf = _as_views(val[0] if body is None else view_features(body, val[0], settings.augment, runtime))
+        feats, y = torch.cat([feats.float(), vf.float()], dim=1), np.concatenate([y, np.asarray(val[1])])
+    copies, n_inputs, d = feats.shape
+    x = feats.float().cpu().reshape(copies * n_inputs, d)
+    groups = np.tile(np.arange(n_inputs), copies)
+    y_inputs, y = y, np.tile(y, copies)
+    n = len(y)
     head = Head(d, settings.n_outputs)
     mean, std = feature_stats(x)
     head.feat_mean.copy_(mean)
@@ -356,12 +390,12 @@ def fit_probe(
                 large = min(n, d) > PROBE_MAX_BASIS
                 basis = np.linalg.svd(xs, full_matrices=False)[2][:PROBE_MAX_BASIS] if n < d or large else None
                 xf = xs @ basis.T if basis is not None else xs
-                folds = _cv_folds(y, "classification")
+                folds = _cv_folds(y_inputs.astype(np.int64), "classification")
                 if folds >= 2:
                     with warnings.catch_warnings():  # sklearn 1.9 announces attribute/default changes
                         warnings.simplefilter("ignore", FutureWarning)
                         model = LogisticRegressionCV(
-                            Cs=list(PROBE_CS), cv=StratifiedKFold(folds, shuffle=True, random_state=settings.seed),
+                            Cs=list(PROBE_CS), cv=probe_folds(y, groups, folds, settings.seed),
                             scoring="neg_log_loss", class_weight=balance, max_iter=500, tol=1e-3).fit(xf, y)
                     c = float(np.atleast_1d(model.C_)[0])
                 else:

@@ -27,6 +27,8 @@ Variants set per TaskSpec (the public benchmarks' protocols):
   domain) keep the source statistics.
 - ``threshold="validation"``: binary tasks choose the F1-optimal threshold on the validation
   subset (the baseline then fits without it too) and report F1 / PR-AUC at that threshold.
+- ``augment``: the neural models train on label-preserving copies of the labeled inputs
+  (NEU: the 8 rotations/reflections); the classical baseline fits its hand features as they are.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import torch
 from mfg_pipeline.modalities.base import Backbone, take
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.baselines import Baseline, hand_features
-from mfg_pipeline.tasks.heads import HeadSettings, Predictor, train_head
+from mfg_pipeline.tasks.heads import HeadSettings, Predictor, train_head, view_features
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.registry import TaskSpec
 from mfg_pipeline.training.device import Runtime
@@ -174,7 +176,7 @@ def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, b
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
                         eval_every=task.eval_every, patience=task.patience, seed=seed,
-                        probe=task.probe, refit=task.refit, class_weight=task.class_weight)
+                        probe=task.probe, refit=task.refit, class_weight=task.class_weight, augment=task.augment)
 
 
 def _groups(dataset: LabeledDataset, column: str | None) -> np.ndarray | None:
@@ -250,7 +252,9 @@ def run_protocol(
     # finetuned only when the task gives them a budget (``shared_backbone_steps``).
     probed = [name for name in pretrained if (task.finetune_mode == "linear_probe" if name == "pretrained"
                                               else not task.shared_backbone_steps)]
-    features = {name: pretrained[name].embed(inputs[name], runtime) for name in probed}
+    # [copies, n, dim]: the probe fits every copy of a labeled input (``task.augment``); scoring
+    # reads the first, the inputs as they are
+    features = {name: view_features(pretrained[name], inputs[name], task.augment, runtime) for name in probed}
     timings["embed"] = time.perf_counter() - t0
     hand = hand_features(dataset) if "baseline" in models else None
     use_threshold = task.threshold == "validation" and n_out == 2
@@ -284,11 +288,11 @@ def run_protocol(
                     f = features[model_name]
                     # the closed-form probe merges validation data into its own CV, unless it
                     # must stay out to choose the threshold
-                    val = (f[val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
+                    val = (f[:, val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
                     predictor: Predictor = train_head(
-                        None, f[fit_pos], y[fit_pos], head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0),
+                        None, f[:, fit_pos], y[fit_pos], head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0),
                         val=val, runtime=runtime)
-                    def inputs_at(p, f=f):
+                    def inputs_at(p, f=f[0]):
                         return f[p]
                 else:
                     if model_name in pretrained:

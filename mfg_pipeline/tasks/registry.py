@@ -13,6 +13,8 @@ from mfg_pipeline.tasks.metrics import higher_is_better as _hib
 
 ADAPT_MODES = ("none", "target_stats")
 CLASS_WEIGHTS = ("balanced", "none")
+# Label-preserving transforms a task may train on, per modality (the backbone implements them).
+AUGMENTATIONS = {"image": ("dihedral",)}
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,20 @@ class TaskSpec:
     # the scored windows are every window of the target load (a plant records a new operating
     # condition before anyone labels it).
     adapt: str = "none"
+    # Train every model on label-preserving copies of its labeled inputs: "dihedral" = the 8
+    # rotations/reflections of an image, for classes that have no orientation (NEU surface
+    # textures). The closed-form probe fits all copies of each labeled image (grouped in its CV);
+    # finetuning draws one copy per sample and step. Scoring reads the inputs as they are.
+    augment: str | None = None
 
     def __post_init__(self) -> None:
         if self.adapt not in ADAPT_MODES:
             raise ValueError(f"{self.name}: adapt must be one of {ADAPT_MODES}, got {self.adapt!r}")
         if self.class_weight not in CLASS_WEIGHTS:
             raise ValueError(f"{self.name}: class_weight must be one of {CLASS_WEIGHTS}, got {self.class_weight!r}")
+        if self.augment is not None and self.augment not in AUGMENTATIONS.get(self.modality, ()):
+            raise ValueError(f"{self.name}: {self.modality} tasks can augment with {AUGMENTATIONS.get(self.modality, ())}, "
+                             f"not {self.augment!r}")
         if self.refit and self.threshold == "validation":
             raise ValueError(f"{self.name}: refit trains on the validation data the threshold would be chosen on")
 
@@ -136,7 +146,7 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("cwru_within_load", label_blocks="recording", label_fractions=(0.05, 0.1, 1.0),
              description="CWRU: 9 fault classes, contiguous time blocks per recording", **_CWRU),
     TaskSpec("neu_surface_defect", "image", "neu_defect_dataset", "classification", "accuracy", plant="neu",
-             label_fractions=(0.05, 0.1, 1.0), batch_size=16,
+             label_fractions=(0.05, 0.1, 1.0), batch_size=16, augment="dihedral",
              description="NEU surface image -> 6 defect classes"),
     TaskSpec("ai4i_machine_failure", "tabular", "ai4i_failure_dataset", "classification", "f1", plant="ai4i",
              label_fractions=(0.05, 1.0), threshold="validation", validate_by="row", baseline="gbm", class_weight="none",
