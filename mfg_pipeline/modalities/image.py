@@ -174,14 +174,8 @@ class ImageBackbone(Backbone):
         return [dihedral(inputs, k) for k in range(8)]
 
     def random_view(self, inputs: Inputs, augment: str, gen: torch.Generator) -> Inputs:
-        _check_dihedral(augment)
         which = torch.randint(0, 8, (len(inputs),), generator=gen).to(inputs.device)
-        out = inputs.clone()
-        for k in range(1, 8):
-            chosen = which == k
-            if chosen.any():
-                out[chosen] = dihedral(inputs[chosen], k)
-        return out
+        return torch.stack(self.views(inputs, augment))[which, torch.arange(len(inputs), device=inputs.device)]
 
     def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
         """SimCLR: two augmented views per image, NT-Xent over the 2B projections. A patch
