@@ -77,6 +77,45 @@ def test_written_rows_are_all_accounted_for_and_read_back_exactly(rows, block_by
     assert frame.reindex(columns=HEADER).values.tolist() == expected
 
 
+def test_a_malformed_line_that_is_not_utf8_is_rejected_and_the_rows_after_it_kept():
+    # pyarrow fails the read on such a line instead of passing it to the row handler
+    frame, rejected = _read(b"a,b\n1,2\n3,\xff\xfe,9\n5,6\n7,\xff\n8,9\n")
+    assert frame[["a", "b"]].values.tolist() == [["1", "2"], ["5", "6"], ["8", "9"]]
+    assert frame[readers.SOURCE_ROW].tolist() == [1, 2, 4]
+    assert [(r.source_row, r.reason) for r in rejected] == [
+        (None, "malformed CSV line: expected 2 fields, got 3"), (3, "bytes that are not valid UTF-8")]
+    assert rejected[0].record == "3,\ufffd\ufffd,9"
+
+
+NOT_UTF8 = "\ue000"  # written as the byte 0xff, which is no UTF-8
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), ROW), min_size=1, max_size=25), st.sampled_from([None, 64]))
+def test_rows_with_bytes_that_are_not_utf8_are_rejected_and_every_other_row_read_back(rows, block_bytes):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(HEADER)
+    expected, rejected_reasons = [], []
+    for well_formed, corrupt, fields in rows:
+        fields = [f.replace(NOT_UTF8, "") for f in ((fields * 3)[:3] if well_formed else fields)]
+        if fields == [""]:
+            fields = ["", ""]
+        if corrupt:
+            fields[0] += NOT_UTF8
+        writer.writerow(fields)
+        if len(fields) != 3:
+            rejected_reasons.append("malformed CSV line")
+        elif corrupt:
+            rejected_reasons.append("bytes that are not valid UTF-8")
+        else:
+            expected.append(fields)
+    data = buffer.getvalue().encode("utf-8").replace(NOT_UTF8.encode("utf-8"), b"\xff")
+    frame, rejected = _read(data, block_bytes)
+    assert frame.reindex(columns=HEADER).values.tolist() == expected
+    assert sorted(r.reason.split(":")[0] for r in rejected) == sorted(rejected_reasons)
+
+
 CLASSES = ("electrical", "hydraulic")
 TEXT = st.text(st.one_of(st.sampled_from(list(" \t\n\r\x00\x01\x7f\u00a0\u2028\u200b\ufeffİıẞǅﬁ①ＡK")),
                          st.characters(exclude_categories=["Cs"])), max_size=30)

@@ -7,6 +7,7 @@ memory does not grow with file size or count.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -138,9 +139,15 @@ def _read_csv(file: LandingFile) -> Iterator[tuple[pd.DataFrame, list[Rejected]]
         except pa.ArrowInvalid as error:
             # A record longer than two blocks (a huge text field) cannot be chunked: read the
             # file again with bigger blocks, skipping the records already yielded.
-            if "straddl" not in str(error) or block > file.size:
+            if "straddl" in str(error) and block <= file.size:
+                block = min(block * 8, file.size + 1)
+                continue
+            # pyarrow cannot pass a malformed line that is not UTF-8 to the row handler and fails
+            # the read instead: the rest of the file is read by Python's csv module.
+            if not str(error).startswith("CSV parse error"):
                 raise
-            block = min(block * 8, file.size + 1)
+            yield from _python_csv_batches(file, names, done)
+            break
     if done["rows"] == 0 and done["malformed"] == 0:
         yield _empty(), [Rejected(file.relative, None, NO_ROWS)]
 
@@ -182,6 +189,64 @@ def _csv_batches(file: LandingFile, names: list[str], block: int,
     if malformed:
         done["malformed"] += len(malformed)
         yield _empty(), list(malformed)
+
+
+def _python_csv_batches(file: LandingFile, names: list[str], done: dict[str, int],
+                        batch_rows: int = 65536) -> Iterator[tuple[pd.DataFrame, list[Rejected]]]:
+    """The records not yet yielded, read as pyarrow would (blank lines skipped, a line with the
+    wrong number of fields malformed, a row with bytes that are not UTF-8 rejected) by Python's
+    csv module, whose ``surrogateescape`` decoding keeps such bytes to be found."""
+    skip_rows, skip_malformed = done["rows"], done["malformed"]
+    rows = malformed = 0
+    kept: list[list[str]] = []
+    kept_rows: list[int] = []
+    rejected: list[Rejected] = []
+
+    def flush() -> tuple[pd.DataFrame, list[Rejected]]:
+        frame = pd.DataFrame(kept, columns=names, dtype=pd.StringDtype())
+        frame[SOURCE_FILE] = file.relative
+        frame[SOURCE_ROW] = kept_rows
+        out = frame, list(rejected)
+        kept.clear(), kept_rows.clear(), rejected.clear()
+        return out
+
+    with open(file.path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.readline()  # the header, as _header read it
+        try:
+            for record in csv.reader(fh):
+                if not record:
+                    continue
+                if len(record) != len(names):
+                    malformed += 1
+                    if malformed > skip_malformed:
+                        line = ",".join(record).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                        rejected.append(Rejected(file.relative, None, f"malformed CSV line: expected {len(names)} "
+                                                                      f"fields, got {len(record)}", line))
+                        done["malformed"] += 1
+                    continue
+                rows += 1
+                if rows <= skip_rows:
+                    continue
+                done["rows"] += 1
+                if any(_not_utf8(value) for value in record):
+                    rejected.append(Rejected(file.relative, done["rows"], "bytes that are not valid UTF-8"))
+                else:
+                    kept.append(record)
+                    kept_rows.append(done["rows"])
+                if len(kept) + len(rejected) >= batch_rows:
+                    yield flush()
+        except csv.Error as error:
+            raise ValueError(f"CSV parse error after row {done['rows']}: {error}") from error
+    if kept or rejected:
+        yield flush()
+
+
+def _not_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:  # a lone surrogate: an undecodable byte kept by surrogateescape
+        return True
 
 
 def _read_parquet(file: LandingFile) -> Iterator[tuple[pd.DataFrame, list[Rejected]]]:
