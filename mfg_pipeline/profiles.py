@@ -139,8 +139,10 @@ CWRU_PRETRAIN = {"sensor": {"model": {"patch_len": 32, "stride": 32, "stats_feat
 # (1afec1b; scratch twin 0.866/0.812/0.811).
 NEU_PRETRAIN = {"image": {"model": {"arch": "patch_dictionary", "image_size": 200, "strides": [2, 1]}, "steps": 20,
                           "lr": 1e-3}}
-# MaintNet + excavator text has ~10x the simulator's vocabulary.
-MAINTENANCE_PRETRAIN = {"text": {"model": {"vocab_size": 4000}, "steps": 600}}
+# MaintNet + excavator text has ~10x the simulator's vocabulary. The excavator probe reads the
+# bag of the corpus-trained pieces: macro-F1 0.84/0.53 at 100/10 % of the labels, against 0.63/0.32
+# from the pooled MLM states (3 seeds on the benchmark's backbone, before adoption).
+MAINTENANCE_PRETRAIN = {"text": {"model": {"vocab_size": 4000, "features": "pieces"}, "steps": 600}}
 
 
 def public_plants() -> tuple[Plant, ...]:

@@ -251,3 +251,36 @@ def test_image_dihedral_views_are_the_eight_rotations_and_reflections():
         bb.views(x, "crop")
     with pytest.raises(ValueError, match="sensor backbones have no 'dihedral'"):
         get_modality("sensor").build(S.sensor_corpus(32), d_model=32, ff_dim=64).views(torch.zeros(2, 3, 8), "dihedral")
+
+
+def test_text_piece_features_are_the_normalised_log_counts_of_the_pieces():
+    bb = get_modality("text").build(S.text_corpus(120), features="pieces", **TINY["text"])
+    assert bb.feature_dim == bb.tokenizer.get_vocab_size() and not bb.finetunable and not bb.standardize_features
+    text = "seal leak leak zzqx"  # zzqx: pieces that are no word of the corpus
+    f = bb.embed(bb.tokenize([text, ""]))
+    pieces = bb.tokenizer.encode(text, add_special_tokens=False).ids
+    ids, counts = torch.unique(torch.tensor(pieces), return_counts=True)
+    expected = torch.zeros(bb.feature_dim)
+    expected[ids] = 1 + torch.log(counts.float())
+    assert torch.allclose(f[0], expected / expected.norm(), atol=1e-6)
+    vocab = bb.tokenizer.get_vocab()
+    assert f[0, vocab["leak"]] > f[0, vocab["seal"]] > 0  # twice is weighted 1 + log 2
+    assert float(f[0, [vocab[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")]].abs().sum()) == 0.0
+    assert float(f[1].abs().sum()) == 0.0  # an empty log is the zero vector, not NaN
+    with pytest.raises(ValueError, match="features must be one of"):
+        get_modality("text").build(S.text_corpus(20), features="words", **TINY["text"])
+
+
+def test_text_scratch_twin_learns_its_vocabulary_from_the_labeled_texts_only_for_piece_features():
+    corpus = S.text_corpus(120)
+    dataset = S.maintenance_log_dataset(30)
+    labeled = [0, 3, 5, 8]
+    bags = get_modality("text").build(corpus, features="pieces", **TINY["text"])
+    twin = bags.scratch_twin(1, dataset, labeled)
+    from mfg_pipeline.modalities.text import train_tokenizer
+
+    own = train_tokenizer([dataset.texts[i] for i in labeled], 300)
+    assert twin.tokenizer.get_vocab() == own.get_vocab() != bags.tokenizer.get_vocab()
+    assert twin.feature_dim == own.get_vocab_size()
+    states = get_modality("text").build(corpus, **TINY["text"])  # MLM states: new weights, same vocabulary
+    assert states.scratch_twin(1, dataset, labeled).tokenizer.get_vocab() == states.tokenizer.get_vocab()

@@ -14,7 +14,7 @@ from mfg_pipeline.landing.adapters import cmapss
 from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics, phm08_score
-from mfg_pipeline.tasks.protocol import experiments, label_subset, run_protocol
+from mfg_pipeline.tasks.protocol import encode_targets, experiments, label_subset, run_protocol
 from mfg_pipeline.tasks.registry import PUBLIC_TASKS, TASKS, get_task, tasks_for_plant
 from mfg_pipeline_tests.public_kit import PLANTS, build, clean_plant, shared
 
@@ -302,3 +302,26 @@ def test_neu_backbone_is_a_patch_dictionary_whose_scratch_twin_trains_its_atoms(
     twin = backbone.fresh(1)
     twin(backbone.prepare(S.defect_dataset(4)).float() / 255).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in twin.encoder.atoms)
+
+
+def test_excavator_probe_reads_the_piece_bag_and_the_scratch_twin_its_own_vocabulary(monkeypatch):
+    """The excavator's pretrained part is its corpus-trained vocabulary: the scratch twin learns
+    one from the run's labeled texts alone and is fitted by the same probe."""
+    from mfg_pipeline.modalities import text
+    from mfg_pipeline_tests import synthetic as S
+
+    overrides = PLANTS["maintenance"].pretrain["text"]
+    assert overrides["model"]["features"] == "pieces"
+    model = {**overrides["model"], "vocab_size": 300, "hidden_size": 32, "intermediate_size": 64}
+    backbone, _ = get_modality("text").pretrain(S.text_corpus(100), steps=2, model_overrides=model)
+    learned = []
+    original = text.train_tokenizer
+    monkeypatch.setattr(text, "train_tokenizer", lambda texts, *a, **k: learned.append(list(texts)) or original(texts, *a, **k))
+    task = replace(get_task("excavator_major_system"), seeds=(0,), label_fractions=(0.5,))
+    dataset = S.maintenance_log_dataset(80)
+    out = run_protocol(task, backbone, dataset)
+    rows = pd.DataFrame(out["results"]).set_index("model")
+    assert set(rows.index) == {"pretrained", "scratch", "baseline"}
+    assert (rows.loc[["pretrained", "scratch"], "steps_done"] == 0).all()  # both closed-form probes
+    (run,) = experiments(task, dataset, encode_targets(dataset, task))
+    assert learned == [[dataset.texts[i] for i in run["labeled"]]]  # labeled texts only, no test text

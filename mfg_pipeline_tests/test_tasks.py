@@ -284,3 +284,25 @@ def test_protocol_with_dihedral_augment_trains_the_scratch_twin_on_random_views(
     by_model = {r["model"]: r for r in out["results"]}
     assert set(by_model) == set(MODELS) and all(np.isfinite(r["value"]) for r in out["results"])
     assert by_model["scratch"]["steps_done"] > 0 and len(calls) >= by_model["scratch"]["steps_done"]
+
+
+def test_unstandardised_probe_fits_the_bag_as_it_is_and_a_bag_cannot_be_finetuned():
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from mfg_pipeline.tasks.heads import HeadSettings, fit_probe, train_head
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 15)
+    x = rng.poisson(0.3, size=(45, 30)).astype(float)
+    x[np.arange(45), y] += 2  # one piece per class
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    feats = torch.as_tensor(x, dtype=torch.float32)
+    pred = fit_probe(None, feats, y, HeadSettings("classification", 3, "linear_probe", 0, standardize=False))
+    assert float(pred.model.head.feat_mean.abs().sum()) == 0.0 and torch.equal(pred.model.head.feat_std, torch.ones(30))
+    ref = LogisticRegression(C=pred.result.best_value, class_weight="balanced", max_iter=1000).fit(x, y)
+    assert np.allclose(pred.predict(feats), ref.predict_proba(x), atol=1e-4)
+    bags = get_modality("text").build(S.text_corpus(60), features="pieces", hidden_size=32, intermediate_size=64,
+                                      vocab_size=200)
+    with pytest.raises(ValueError, match="no weights to finetune"):
+        train_head(bags, bags.tokenize(["a", "b"]), np.array([0, 1]), HeadSettings("classification", 2, "full", 2))

@@ -41,7 +41,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     fit_pos, val_pos = hold_out_validation(task, dataset, y, train_pos, seed)
     inputs = backbone.prepare(dataset)
     n_out = n_classes_of(dataset, y)
-    settings = head_settings(task, n_out, task.finetune_mode, seed, task.lr, task.body_lr_scale)
+    settings = head_settings(task, n_out, task.finetune_mode, seed, task.lr, task.body_lr_scale, backbone)
     val = (take(inputs, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
     predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
                            runtime=runtime)

@@ -63,6 +63,10 @@ class Backbone(nn.Module):
 
     modality: ClassVar[str] = ""
     feature_dim: int
+    # False: the features have no weights to finetune (the heads then only fit a probe)
+    finetunable: bool = True
+    # False: heads fit the features as they are (a sparse bag), not standardised
+    standardize_features: bool = True
 
     def __init__(self, config: dict[str, Any]):
         super().__init__()
@@ -79,6 +83,12 @@ class Backbone(nn.Module):
         """Same architecture (and tokenizer), new random weights: the scratch twin."""
         torch.manual_seed(derive_seed("init", self.modality, seed))
         return type(self)(copy.deepcopy(self.config))
+
+    def scratch_twin(self, seed: int, dataset: LabeledDataset, labeled: Any) -> "Backbone":
+        """The protocol's scratch twin for a run that labels ``dataset``'s rows at positions
+        ``labeled``: new random weights (``fresh``). A backbone that learns more than weights
+        from its corpus (a vocabulary) learns that from the labeled rows instead."""
+        return self.fresh(seed)
 
     # -- data -----------------------------------------------------------------------------
     def prepare(self, data: Corpus | LabeledDataset) -> Inputs:

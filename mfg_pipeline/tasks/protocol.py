@@ -5,7 +5,9 @@ the 5% subset, and so on; stratified with at least one sample per class), the SA
 subset trains three models:
 
 - ``pretrained``: the self-supervised backbone + a head (linear probe or full finetune),
-- ``scratch``: the same architecture from random weights, every layer trained, same steps,
+- ``scratch``: the same architecture from random weights, every layer trained, same steps
+  (``Backbone.scratch_twin``; a backbone whose features have no weights, the text piece bag,
+  learns its vocabulary from the run's labeled texts and is fitted by the same probe),
 - ``baseline``: a classical model on hand features,
 
 plus, for sensor tasks of the public profile, ``universal``: the sensor backbone pretrained on
@@ -172,11 +174,13 @@ def hold_out_validation(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray, 
     return validation_split(positions, groups, seed, task.min_val_samples)
 
 
-def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float) -> HeadSettings:
+def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float,
+                  backbone: Backbone | None = None) -> HeadSettings:
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
                         eval_every=task.eval_every, patience=task.patience, seed=seed,
-                        probe=task.probe, refit=task.refit, class_weight=task.class_weight, augment=task.augment)
+                        probe=task.probe, refit=task.refit, class_weight=task.class_weight, augment=task.augment,
+                        standardize=backbone is None or backbone.standardize_features)
 
 
 def _groups(dataset: LabeledDataset, column: str | None) -> np.ndarray | None:
@@ -284,22 +288,28 @@ def run_protocol(
             else:
                 name = model_name if model_name in pretrained else "pretrained"
                 x = inputs[name]
+                body = f = None
                 if model_name in pretrained and model_name in features:
-                    f = features[model_name]
+                    body, f = pretrained[model_name], features[model_name]
+                elif model_name == "scratch":
+                    body = backbone.scratch_twin(derive_seed("scratch", seed), dataset, sub)
+                    if not body.finetunable:  # nothing to train but the head: the same probe
+                        f = view_features(body, body.prepare(dataset), task.augment, runtime)
+                if f is not None:
                     # the closed-form probe merges validation data into its own CV, unless it
                     # must stay out to choose the threshold
                     val = (f[:, val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
                     predictor: Predictor = train_head(
-                        None, f[:, fit_pos], y[fit_pos], head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0),
-                        val=val, runtime=runtime)
+                        None, f[:, fit_pos], y[fit_pos],
+                        head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0, body), val=val, runtime=runtime)
                     def inputs_at(p, f=f[0]):
                         return f[p]
                 else:
                     if model_name in pretrained:
                         body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
                     else:
-                        body, lr, scale = backbone.fresh(derive_seed("scratch", seed)), task.scratch_lr, 1.0
-                    settings = head_settings(task, n_out, "full", seed, lr, scale)
+                        lr, scale = task.scratch_lr, 1.0
+                    settings = head_settings(task, n_out, "full", seed, lr, scale, body)
                     if model_name in others:
                         settings = replace(settings, steps=task.shared_backbone_steps,
                                            batch_size=task.shared_backbone_batch)
