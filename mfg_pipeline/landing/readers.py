@@ -8,7 +8,9 @@ memory does not grow with file size or count.
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -167,17 +169,22 @@ def _csv_batches(file: LandingFile, names: list[str], block: int,
                                       row.text or ""))
         return "skip"
 
-    reader = pacsv.open_csv(
-        file.path,
-        read_options=pacsv.ReadOptions(block_size=block, column_names=names, skip_rows=1),
-        # newlines_in_values: a quoted field may hold a line break (RFC 4180); without it a record
-        # straddling a block boundary is split into two malformed lines.
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names},
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
-    )
+    with _row_text_errors_handled():
+        reader = pacsv.open_csv(
+            file.path,
+            read_options=pacsv.ReadOptions(block_size=block, column_names=names, skip_rows=1),
+            # newlines_in_values: a quoted field may hold a line break (RFC 4180); without it a
+            # record straddling a block boundary is split into two malformed lines.
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
     parsed = 0
-    for batch in reader:
+    while True:
+        with _row_text_errors_handled():
+            batch = next(reader, None)
+        if batch is None:
+            break
         already = min(max(0, skip_rows - parsed), batch.num_rows)
         parsed += batch.num_rows
         batch = batch.slice(already)
@@ -189,6 +196,24 @@ def _csv_batches(file: LandingFile, names: list[str], block: int,
     if malformed:
         done["malformed"] += len(malformed)
         yield _empty(), list(malformed)
+
+
+@contextmanager
+def _row_text_errors_handled() -> Iterator[None]:
+    """pyarrow reports the UnicodeDecodeError of a malformed line that is not UTF-8 as an
+    'Exception ignored' message before failing the read, which ``_read_csv`` handles: that
+    message is silenced while pyarrow parses, every other one passes."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def _python_csv_batches(file: LandingFile, names: list[str], done: dict[str, int],
