@@ -232,7 +232,9 @@ def _python_csv_batches(file: LandingFile, names: list[str], done: dict[str, int
         frame[SOURCE_FILE] = file.relative
         frame[SOURCE_ROW] = kept_rows
         out = frame, list(rejected)
-        kept.clear(), kept_rows.clear(), rejected.clear()
+        kept.clear()
+        kept_rows.clear()
+        rejected.clear()
         return out
 
     with open(file.path, newline="", encoding="utf-8", errors="surrogateescape") as fh:

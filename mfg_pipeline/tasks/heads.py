@@ -399,11 +399,11 @@ def fit_probe(
                 # CV fit in the full span).
                 # Unstandardised features are a sparse bag (text pieces): fitted sparse in their
                 # own space, as fast, and truncating them to principal directions cost 0.02 F1.
-                large = min(n, d) > PROBE_MAX_BASIS
                 basis = None
                 if not settings.standardize:
                     xf = scipy.sparse.csr_matrix(xs)
                 else:
+                    large = min(n, d) > PROBE_MAX_BASIS
                     basis = np.linalg.svd(xs, full_matrices=False)[2][:PROBE_MAX_BASIS] if n < d or large else None
                     xf = xs @ basis.T if basis is not None else xs
                 folds = _cv_folds(y_inputs.astype(np.int64), "classification")
