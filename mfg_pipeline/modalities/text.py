@@ -162,11 +162,7 @@ class TextBackbone(Backbone):
         new MLM weights on the shared tokenizer (``fresh``)."""
         if not self.pieces:
             return self.fresh(seed)
-        texts = dataset.texts
-        tok = train_tokenizer([texts[i] for i in labeled], self.config["vocab_size"], self.config["min_frequency"],
-                              self.config["lowercase"])
-        torch.manual_seed(derive_seed("init", self.modality, seed))
-        return type(self)(copy.deepcopy(self.config), tok)
+        return type(self).build(self.config, Corpus(self.modality, None, dataset.index.iloc[list(labeled)]), seed)
 
     # -- data -----------------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
