@@ -309,22 +309,35 @@ PROBE_MAX_BASIS = 384
 
 
 def _cv_folds(y: np.ndarray, kind: str, max_folds: int = 3) -> int:
-    """Folds for choosing the regularisation (0: too few labels, use the prior)."""
+    """Folds for choosing the regularisation (0: too few labels, use the prior). Only classes
+    with >= 2 labels can be validated (``probe_folds`` trains a class with one label in every
+    fold), so they set the count; at least two such classes are needed."""
     if kind == "regression":
         return 0  # ridge uses exact leave-one-out
     counts = np.bincount(y)
-    counts = counts[counts > 0]
-    return int(min(max_folds, counts.min())) if len(counts) > 1 and counts.min() >= 2 else 0
+    counts = counts[counts >= 2]
+    return int(min(max_folds, counts.min())) if len(counts) >= 2 else 0
 
 
 def probe_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified CV folds of the probe's rows; rows of one group (the copies of one input)
-    stay in one fold, or the CV would score inputs it has seen rotated."""
+    stay in one fold, or the CV would score inputs it has seen rotated. The rows of a class with
+    a single labeled input are in every training fold and never validated: scored in a fold that
+    cannot have seen its class, it would only push the CV to the smallest ``C`` (at 10 % of the
+    excavator labels on development splits of the training texts, that fallback to the prior
+    cost ~0.1 macro-F1)."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    if len(np.unique(groups)) == len(groups):
-        return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(groups, y))
-    return list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(groups, y, groups))
+    y, groups = np.asarray(y), np.asarray(groups)
+    classes, inputs_per_class = np.unique(np.unique(np.stack([y, groups]), axis=1)[0], return_counts=True)
+    single = np.isin(y, classes[inputs_per_class < 2])
+    rows, always = np.where(~single)[0], np.where(single)[0]
+    y_cv, g_cv = y[rows], groups[rows]
+    if len(np.unique(g_cv)) == len(g_cv):
+        split = StratifiedKFold(folds, shuffle=True, random_state=seed).split(g_cv, y_cv)
+    else:
+        split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(g_cv, y_cv, g_cv)
+    return [(np.concatenate([rows[train], always]), rows[test]) for train, test in split]
 
 
 def fit_probe(
@@ -340,8 +353,9 @@ def fit_probe(
 
     Classification: (class-balanced) multinomial logistic regression whose inverse
     regularisation ``C`` is chosen by stratified k-fold CV (log loss) on the labeled subset;
-    with fewer than two labels per class there is nothing to validate on and ``C`` is the
-    strongly regularising prior ``1e-2`` (one-shot: close to a nearest-class-mean classifier).
+    classes with a single label are fitted but not validated (``probe_folds``); with fewer than
+    two classes of two labels there is nothing to validate on and ``C`` is the strongly
+    regularising prior ``1e-2`` (one-shot: close to a nearest-class-mean classifier).
     Regression: ridge on standardised targets with ``alpha`` by exact leave-one-out (RidgeCV).
     The validation subset, if given, is merged into the fit data (CV does its job). Features
     ``[copies, n, dim]`` (``view_features``; computed here with ``settings.augment`` when a
