@@ -329,7 +329,8 @@ def probe_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> lis
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     y, groups = np.asarray(y), np.asarray(groups)
-    classes, inputs_per_class = np.unique(np.unique(np.stack([y, groups]), axis=1)[0], return_counts=True)
+    first_rows = np.unique(groups, return_index=True)[1]  # one row per input: its label
+    classes, inputs_per_class = np.unique(y[first_rows], return_counts=True)
     single = np.isin(y, classes[inputs_per_class < 2])
     rows, always = np.where(~single)[0], np.where(single)[0]
     y_cv, g_cv = y[rows], groups[rows]
