@@ -251,7 +251,7 @@ def test_augmented_probe_fits_every_copy_and_cv_keeps_an_inputs_copies_in_one_fo
     ref = LogisticRegression(C=pred.result.best_value, class_weight="balanced", max_iter=1000).fit(xs, np.tile(y, 2))
     assert np.allclose(pred.predict(feats[1]), ref.predict_proba(xs[36:]), atol=1e-4)
     groups = np.tile(np.arange(36), 2)
-    folds = probe_folds(np.tile(y, 2), groups, 3, seed=0)
+    folds = probe_folds(np.tile(y, 2), groups, seed=0)
     assert len(folds) == 3
     for train, test in folds:
         assert not set(groups[train]) & set(groups[test]) and len(set(np.tile(y, 2)[test])) == 3
@@ -260,16 +260,16 @@ def test_augmented_probe_fits_every_copy_and_cv_keeps_an_inputs_copies_in_one_fo
 def test_a_class_with_one_label_is_fitted_in_every_fold_and_does_not_switch_the_cv_off():
     import torch
 
-    from mfg_pipeline.tasks.heads import HeadSettings, _cv_folds, fit_probe, probe_folds
+    from mfg_pipeline.tasks.heads import HeadSettings, fit_probe, probe_folds
 
     y = np.array([0] * 8 + [1] * 8 + [2])
-    folds = probe_folds(np.tile(y, 2), np.tile(np.arange(17), 2), _cv_folds(y, "classification"), seed=0)
+    folds = probe_folds(np.tile(y, 2), np.tile(np.arange(17), 2), seed=0)
     assert len(folds) == 3
     for train, test in folds:
         assert {16, 33} <= set(train) and not {16, 33} & set(test)  # both copies of the single class-2 input
         assert sorted(set(np.tile(y, 2)[test])) == [0, 1]
     assert sorted(np.concatenate([test for _, test in folds]).tolist()) == [i for i in range(34) if i not in (16, 33)]
-    assert _cv_folds(np.array([0, 0, 1, 2]), "classification") == 0  # one class with two labels: the prior
+    assert probe_folds(np.array([0, 0, 1, 2]), np.arange(4), seed=0) == []  # one class with two labels: the prior
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(17, 4)) * 0.1 + 10 * np.eye(4)[y]

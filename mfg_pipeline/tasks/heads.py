@@ -308,31 +308,24 @@ PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 PROBE_MAX_BASIS = 384
 
 
-def _cv_folds(y: np.ndarray, kind: str, max_folds: int = 3) -> int:
-    """Folds for choosing the regularisation (0: too few labels, use the prior). Only classes
-    with >= 2 labels can be validated (``probe_folds`` trains a class with one label in every
-    fold), so they set the count; at least two such classes are needed."""
-    if kind == "regression":
-        return 0  # ridge uses exact leave-one-out
-    counts = np.bincount(y)
-    counts = counts[counts >= 2]
-    return int(min(max_folds, counts.min())) if len(counts) >= 2 else 0
-
-
-def probe_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified CV folds of the probe's rows; rows of one group (the copies of one input)
-    stay in one fold, or the CV would score inputs it has seen rotated. The rows of a class with
-    a single labeled input are in every training fold and never validated: scored in a fold that
-    cannot have seen its class, it would only push the CV to the smallest ``C`` (at 10 % of the
-    excavator labels on development splits of the training texts, that fallback to the prior
-    cost ~0.1 macro-F1)."""
+def probe_folds(y: np.ndarray, groups: np.ndarray, seed: int, max_folds: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified CV folds of the probe's rows, as many as the rarest validated class has labeled
+    inputs (at most ``max_folds``); none (the prior ``C``) when fewer than two classes have two.
+    Rows of one group (the copies of one input) stay in one fold, or the CV would score inputs it
+    has seen rotated. The rows of a class with a single labeled input are in every training fold
+    and never validated: scored in a fold that cannot have seen its class, it would only push the
+    CV to the smallest ``C`` (at 10 % of the excavator labels on development splits of the
+    training texts, falling back to the prior instead cost ~0.1 macro-F1)."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     y, groups = np.asarray(y), np.asarray(groups)
     first_rows = np.unique(groups, return_index=True)[1]  # one row per input: its label
     classes, inputs_per_class = np.unique(y[first_rows], return_counts=True)
-    single = np.isin(y, classes[inputs_per_class < 2])
-    rows, always = np.where(~single)[0], np.where(single)[0]
+    validated = inputs_per_class >= 2
+    if validated.sum() < 2:
+        return []
+    folds = int(min(max_folds, inputs_per_class[validated].min()))
+    rows, always = np.where(np.isin(y, classes[validated]))[0], np.where(np.isin(y, classes[~validated]))[0]
     y_cv, g_cv = y[rows], groups[rows]
     if len(np.unique(g_cv)) == len(g_cv):
         split = StratifiedKFold(folds, shuffle=True, random_state=seed).split(g_cv, y_cv)
@@ -377,7 +370,7 @@ def fit_probe(
     copies, n_inputs, d = feats.shape
     x = feats.float().cpu().reshape(copies * n_inputs, d)
     groups = np.tile(np.arange(n_inputs), copies)
-    y_inputs, y = y, np.tile(y, copies)
+    y = np.tile(y, copies)
     n = len(y)
     head = Head(d, settings.n_outputs)
     mean, std = feature_stats(x, settings.standardize)
@@ -421,12 +414,12 @@ def fit_probe(
                     large = min(n, d) > PROBE_MAX_BASIS
                     basis = np.linalg.svd(xs, full_matrices=False)[2][:PROBE_MAX_BASIS] if n < d or large else None
                     xf = xs @ basis.T if basis is not None else xs
-                folds = _cv_folds(y_inputs.astype(np.int64), "classification")
-                if folds >= 2:
+                cv = probe_folds(y, groups, settings.seed)
+                if cv:
                     with warnings.catch_warnings():  # sklearn 1.9 announces attribute/default changes
                         warnings.simplefilter("ignore", FutureWarning)
                         model = LogisticRegressionCV(
-                            Cs=list(PROBE_CS), cv=probe_folds(y, groups, folds, settings.seed),
+                            Cs=list(PROBE_CS), cv=cv,
                             scoring="neg_log_loss", class_weight=balance, max_iter=500, tol=1e-3).fit(xf, y)
                     c = float(np.atleast_1d(model.C_)[0])
                 else:
