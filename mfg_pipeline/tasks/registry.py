@@ -127,7 +127,7 @@ TASKS: tuple[TaskSpec, ...] = (
 
 # C-MAPSS refits after early stopping: at 10 % of FD001 two of the ten labeled engines are the
 # validation engines. Measured on the benchmark's FD001 backbone (test RMSE, 3 seeds, with the
-# predictions clipped to the target range): 10 % 15.26 -> 14.32, all engines 12.65 -> 12.23.
+# predictions clipped to the target range, body at 0.5 x lr then): 10 % 15.26 -> 14.32, all 12.65 -> 12.23.
 # The pretrained body trains at 0.1 x lr (the default), not 0.5: with a dozen labeled engines the
 # body at 0.5 drifts from what pretraining learned. Development splits (30 % of the TRAINING
 # engines held out, 2 draws x 3 seeds), 0.5 -> 0.1: FD004 5 % 28.3 -> 27.2, 10 % 25.3 -> 25.0,
