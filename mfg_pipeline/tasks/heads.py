@@ -325,7 +325,8 @@ def probe_folds(y: np.ndarray, groups: np.ndarray, seed: int, max_folds: int = 3
     if validated.sum() < 2:
         return []
     folds = int(min(max_folds, inputs_per_class[validated].min()))
-    rows, always = np.where(np.isin(y, classes[validated]))[0], np.where(np.isin(y, classes[~validated]))[0]
+    in_cv = np.isin(y, classes[validated])
+    rows, always = np.where(in_cv)[0], np.where(~in_cv)[0]
     y_cv, g_cv = y[rows], groups[rows]
     if len(np.unique(g_cv)) == len(g_cv):
         split = StratifiedKFold(folds, shuffle=True, random_state=seed).split(g_cv, y_cv)
