@@ -271,6 +271,30 @@ def test_text_piece_features_are_the_normalised_log_counts_of_the_pieces():
         get_modality("text").build(S.text_corpus(20), features="words", **TINY["text"])
 
 
+def test_text_piece_weights_are_the_corpus_idf_to_the_power_and_survive_save_load_and_the_twin(tmp_path):
+    corpus = S.text_corpus(120)
+    plain = get_modality("text").build(corpus, features="pieces", **TINY["text"])
+    bb = get_modality("text").build(corpus, features="pieces", idf_power=0.5, **TINY["text"])
+    vocab = bb.tokenizer.get_vocab()
+    texts = corpus.texts
+    holding = {p: sum(p in set(bb.tokenizer.encode(t).ids) for t in texts) for p in (vocab["leak"], vocab["[CLS]"])}
+    assert holding[vocab["[CLS]"]] == len(texts) > holding[vocab["leak"]] > 0
+    for piece, n_docs in holding.items():
+        idf = torch.log(torch.tensor((1.0 + len(texts)) / (1.0 + n_docs))) + 1.0
+        assert torch.isclose(bb.piece_weight[piece], idf ** 0.5)
+    assert torch.equal(plain.piece_weight, torch.ones(plain.feature_dim))  # idf_power 0: unweighted
+    text = "seal leak leak"
+    f, g = bb.embed(bb.tokenize([text]))[0], plain.embed(plain.tokenize([text]))[0]
+    assert torch.allclose(f, g * bb.piece_weight / (g * bb.piece_weight).norm(), atol=1e-6)
+    bb.save(tmp_path / "bb")
+    assert torch.equal(get_modality("text").load(tmp_path / "bb").embed(bb.tokenize([text]))[0], f)
+    dataset = S.maintenance_log_dataset(30)
+    twin = bb.scratch_twin(1, dataset, [0, 3, 5, 8])  # its idf from the labeled texts alone, like its vocabulary
+    labeled = [dataset.texts[i] for i in (0, 3, 5, 8)]
+    assert torch.equal(twin.piece_weight, twin.inverse_document_frequency(labeled) ** 0.5)
+    assert torch.equal(clone(bb).piece_weight, bb.piece_weight)
+
+
 def test_text_scratch_twin_learns_its_vocabulary_from_the_labeled_texts_only_for_piece_features():
     corpus = S.text_corpus(120)
     dataset = S.maintenance_log_dataset(30)

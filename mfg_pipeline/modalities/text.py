@@ -27,6 +27,7 @@ from mfg_pipeline.training.seeding import derive_seed
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TOKENIZER_JSON = "tokenizer.json"
 HF_DIR = "hf"
+PIECE_WEIGHTS = "piece_weights.safetensors"
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "vocab_size": 600,  # ~870 distinct words in the corpus: sub-word pieces shared by typos/abbreviations
@@ -45,6 +46,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # WordPiece pieces (1 + log count, L2-normalised), the MLM unread. On the excavator logs the
     # learned vocabulary is what transfers (macro-F1 0.84 against 0.63 from the states).
     "features": "states",
+    # "pieces": each piece's log count times (its smoothed inverse document frequency over the
+    # corpus) ** idf_power, learnt from the unlabeled texts: a piece in every log says little.
+    # 0: unweighted.
+    "idf_power": 0.0,
 }
 FEATURES = ("states", "pieces")
 
@@ -130,6 +135,7 @@ class TextBackbone(Backbone):
         n_pooled = self.mlm.config.num_hidden_layers + 1 if config["pool_layers"] == "all" else 1
         self.feature_dim = (tokenizer.get_vocab_size() if self.pieces
                             else int(self.mlm.config.hidden_size) * n_pooled)
+        self.register_buffer("piece_weight", torch.ones(tokenizer.get_vocab_size()))
 
     @property
     def pieces(self) -> bool:
@@ -150,11 +156,25 @@ class TextBackbone(Backbone):
             raise ValueError("the text backbone trains its tokenizer on the corpus: pass one")
         tok = train_tokenizer(corpus.texts, config["vocab_size"], config["min_frequency"], config["lowercase"])
         torch.manual_seed(derive_seed("init", cls.modality, seed))
-        return cls(config, tok)
+        backbone = cls(config, tok)
+        if backbone.pieces and config["idf_power"]:
+            backbone.piece_weight.copy_(backbone.inverse_document_frequency(corpus.texts) ** config["idf_power"])
+        return backbone
+
+    def inverse_document_frequency(self, texts: list[str]) -> torch.Tensor:
+        """[vocab]: ln((1 + n) / (1 + texts holding the piece)) + 1 (scikit-learn's smoothed idf)."""
+        enc = self.tokenize(texts)
+        vocab = self.tokenizer.get_vocab_size()
+        rows = torch.arange(len(texts)).unsqueeze(1).expand_as(enc["input_ids"])
+        pairs = torch.unique((rows * vocab + enc["input_ids"])[enc["attention_mask"].bool()])  # (text, piece) once
+        df = torch.bincount(pairs % vocab, minlength=vocab).float()
+        return torch.log((1.0 + len(texts)) / (1.0 + df)) + 1.0
 
     def fresh(self, seed: int = 0) -> "TextBackbone":
         torch.manual_seed(derive_seed("init", self.modality, seed))
-        return type(self)(copy.deepcopy(self.config), Tokenizer.from_str(self.tokenizer.to_str()))
+        twin = type(self)(copy.deepcopy(self.config), Tokenizer.from_str(self.tokenizer.to_str()))
+        twin.piece_weight.copy_(self.piece_weight)  # learnt with the vocabulary, not a weight
+        return twin
 
     def scratch_twin(self, seed: int, dataset: LabeledDataset, labeled: Any) -> "TextBackbone":
         """Piece features: the vocabulary is the learned part, so the twin learns its own from
@@ -196,11 +216,11 @@ class TextBackbone(Backbone):
 
     def _piece_bag(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """[B, vocab]: 1 + log(count) of each piece in the text (special tokens but [UNK] left
-        out), L2-normalised, so long and short logs weigh alike."""
+        out) times its ``piece_weight``, L2-normalised, so long and short logs weigh alike."""
         counts = torch.zeros(len(ids), self.feature_dim, device=ids.device)
         counts.scatter_add_(1, ids, mask.float())
         counts[:, self.structural_ids] = 0.0
-        bag = torch.where(counts > 0, 1.0 + torch.log(counts.clamp_min(1.0)), counts)
+        bag = torch.where(counts > 0, 1.0 + torch.log(counts.clamp_min(1.0)), counts) * self.piece_weight
         return bag / bag.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
     def ssl_loss(self, inputs: Inputs, gen: torch.Generator) -> torch.Tensor:
@@ -250,6 +270,8 @@ class TextBackbone(Backbone):
             self.tokenizer.save(os.path.join(tmp, TOKENIZER_JSON))
             for name in os.listdir(tmp):
                 os.replace(os.path.join(tmp, name), hf / name)
+        if self.pieces and self.config["idf_power"]:
+            atomic.write_tensors(directory / PIECE_WEIGHTS, {"piece_weight": self.piece_weight})
         atomic.write_json(directory / CONFIG_JSON, {"modality": self.modality, "config": self.config})
 
     @classmethod
@@ -263,6 +285,8 @@ class TextBackbone(Backbone):
         hf_logging.disable_progress_bar()  # a local load; no progress bars in asset logs
         mlm = BertForMaskedLM.from_pretrained(str(hf), local_files_only=True, use_safetensors=True)
         model = cls(meta["config"], tok, mlm)
+        if (directory / PIECE_WEIGHTS).exists():
+            model.piece_weight.copy_(atomic.read_tensors(directory / PIECE_WEIGHTS)["piece_weight"])
         model.eval()
         return model
 
