@@ -288,6 +288,9 @@ def test_text_piece_weights_are_the_corpus_idf_to_the_power_and_survive_save_loa
     assert torch.allclose(f, g * bb.piece_weight / (g * bb.piece_weight).norm(), atol=1e-6)
     bb.save(tmp_path / "bb")
     assert torch.equal(get_modality("text").load(tmp_path / "bb").embed(bb.tokenize([text]))[0], f)
+    (tmp_path / "bb" / "piece_weights.safetensors").unlink()
+    with pytest.raises(FileNotFoundError):  # never silently unweighted
+        get_modality("text").load(tmp_path / "bb")
     dataset = S.maintenance_log_dataset(30)
     twin = bb.scratch_twin(1, dataset, [0, 3, 5, 8])  # its idf from the labeled texts alone, like its vocabulary
     labeled = [dataset.texts[i] for i in (0, 3, 5, 8)]

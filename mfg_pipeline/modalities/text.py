@@ -285,7 +285,7 @@ class TextBackbone(Backbone):
         hf_logging.disable_progress_bar()  # a local load; no progress bars in asset logs
         mlm = BertForMaskedLM.from_pretrained(str(hf), local_files_only=True, use_safetensors=True)
         model = cls(meta["config"], tok, mlm)
-        if (directory / PIECE_WEIGHTS).exists():
+        if model.pieces and model.config["idf_power"]:
             model.piece_weight.copy_(atomic.read_tensors(directory / PIECE_WEIGHTS)["piece_weight"])
         model.eval()
         return model
