@@ -142,6 +142,11 @@ class TextBackbone(Backbone):
         return self.config["features"] == "pieces"
 
     @property
+    def idf_weighted(self) -> bool:
+        """Piece features weighted by the corpus idf: the weights are learnt state, saved beside the tokenizer."""
+        return self.pieces and bool(self.config["idf_power"])
+
+    @property
     def finetunable(self) -> bool:
         return not self.pieces  # the piece bag has no weights: its vocabulary is what was learned
 
@@ -157,7 +162,7 @@ class TextBackbone(Backbone):
         tok = train_tokenizer(corpus.texts, config["vocab_size"], config["min_frequency"], config["lowercase"])
         torch.manual_seed(derive_seed("init", cls.modality, seed))
         backbone = cls(config, tok)
-        if backbone.pieces and config["idf_power"]:
+        if backbone.idf_weighted:
             backbone.piece_weight.copy_(backbone.inverse_document_frequency(corpus.texts) ** config["idf_power"])
         return backbone
 
@@ -270,7 +275,7 @@ class TextBackbone(Backbone):
             self.tokenizer.save(os.path.join(tmp, TOKENIZER_JSON))
             for name in os.listdir(tmp):
                 os.replace(os.path.join(tmp, name), hf / name)
-        if self.pieces and self.config["idf_power"]:
+        if self.idf_weighted:
             atomic.write_tensors(directory / PIECE_WEIGHTS, {"piece_weight": self.piece_weight})
         atomic.write_json(directory / CONFIG_JSON, {"modality": self.modality, "config": self.config})
 
@@ -285,7 +290,7 @@ class TextBackbone(Backbone):
         hf_logging.disable_progress_bar()  # a local load; no progress bars in asset logs
         mlm = BertForMaskedLM.from_pretrained(str(hf), local_files_only=True, use_safetensors=True)
         model = cls(meta["config"], tok, mlm)
-        if model.pieces and model.config["idf_power"]:
+        if model.idf_weighted:
             model.piece_weight.copy_(atomic.read_tensors(directory / PIECE_WEIGHTS)["piece_weight"])
         model.eval()
         return model
