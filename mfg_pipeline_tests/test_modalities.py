@@ -5,6 +5,7 @@ import torch
 
 from mfg_pipeline.modalities import MODALITIES, get_modality
 from mfg_pipeline.modalities.base import clone
+from mfg_pipeline.modalities.sensor import window_trend
 from mfg_pipeline_tests import synthetic as S
 
 CORPORA = {
@@ -70,6 +71,27 @@ def test_sensor_features_are_invariant_to_gain_and_offset_in_the_encoder():
     a = bb.embed(x)
     b = bb.embed(x * 3.0 + 7.0)
     assert torch.allclose(a, b, atol=1e-3)
+
+
+def test_window_trend_is_the_change_across_the_window_whatever_the_sampling_rate():
+    for n in (10, 100):  # the same drift from 2 to 5, sampled at 10x the rate
+        assert torch.allclose(window_trend(torch.linspace(2.0, 5.0, n)[None, None]), torch.tensor([[3.0]]), atol=1e-5)
+    noise = torch.randn(4, 3, 50, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(window_trend(noise + 7.0), window_trend(noise), atol=1e-5)  # level does not move it
+    assert torch.equal(window_trend(torch.ones(2, 1, 1)), torch.zeros(2, 1))
+
+
+def test_sensor_trend_feature_adds_each_channels_drift_in_channel_stds():
+    spec = get_modality("sensor")
+    corpus = S.sensor_corpus(32)
+    kw = dict(d_model=16, ff_dim=32, channel_mixing=True)
+    plain, with_trend = spec.build(corpus, **kw), spec.build(corpus, trend_feature=True, **kw)
+    x = S.sensor_dataset("failure_dataset", 8).inputs
+    c = x.shape[1]
+    feats = with_trend.embed(x)
+    assert with_trend.feature_dim == plain.feature_dim + c == feats.shape[1]
+    trend = feats[:, -3 * c:].reshape(len(x), c, 3)[..., 2]  # [level, scale, trend] per channel
+    assert torch.allclose(trend, window_trend(x) / with_trend.chan_std, rtol=1e-4, atol=1e-5)
 
 
 def test_sensor_spectrum_front_end_tokens_follow_frequency_and_ignore_gain():

@@ -13,6 +13,7 @@ import torch
 from mfg_pipeline.assets.universal import SIMULATOR_KEY, UNIVERSAL_KEY, sampling_weights, universal_backbone_assets
 from mfg_pipeline.cleaning.sensor import ChannelSpec, SensorCleaningRules
 from mfg_pipeline.modalities.base import clone
+from mfg_pipeline.modalities.sensor import window_trend
 from mfg_pipeline.modalities.universal import (
     UniversalSensorBackbone,
     balanced_draw,
@@ -150,8 +151,9 @@ def test_save_load_round_trip_identical_embeddings(tmp_path):
     # parameter-free window statistics can be switched on for one task at load time
     with_stats = load_universal(tmp_path / "bb", stats_features=True)
     feats = with_stats.embed(x).reshape(5, 3, -1)
-    assert feats.shape[-1] == 34 and torch.equal(feats[..., :32], before.reshape(5, 3, -1))
+    assert feats.shape[-1] == 35 and torch.equal(feats[..., :32], before.reshape(5, 3, -1))
     assert torch.allclose(feats[..., 32], x.mean(dim=-1), rtol=1e-4)
+    assert torch.allclose(feats[..., 34], window_trend(x), rtol=1e-4)
     with pytest.raises(ValueError, match="overridden"):
         load_universal(tmp_path / "bb", d_model=64)
 

@@ -32,6 +32,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "contrastive_weight": 1.0,  # + InfoNCE between the pooled embeddings of two masked views
     "temperature": 0.2,
     "stats_features": True,
+    # + each channel's change across the window (least-squares slope x length, in channel stds).
+    # RevIN keeps a trend's shape but divides its size by the window's noise; on C-MAPSS the size
+    # of the drift is what says how close an engine is to failure. Off where absent from a saved
+    # config: older heads were fitted without it.
+    "trend_feature": False,
     # False: channel-independent (PatchTST: one token sequence per channel, any channel count).
     # True: one token per time patch over all channels (C x fewer sequences: C-MAPSS's 14
     # correlated degradation sensors train ~10x faster, and cross-channel patterns are seen).
@@ -50,6 +55,16 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "channel_mean": None,  # filled from the corpus meta
     "channel_std": None,
 }
+
+
+def window_trend(x: torch.Tensor) -> torch.Tensor:
+    """Change across each window ``[B, C, L]`` -> ``[B, C]``: the least-squares slope times
+    ``L - 1``, so the value does not depend on the sampling rate."""
+    length = x.shape[-1]
+    if length < 2:
+        return torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+    t = torch.arange(length, dtype=x.dtype, device=x.device) - (length - 1) / 2
+    return (x * t).sum(dim=-1) / t.pow(2).sum() * (length - 1)
 
 
 class SensorBackbone(Backbone):
@@ -81,7 +96,7 @@ class SensorBackbone(Backbone):
         self.register_buffer("chan_std", torch.tensor(std, dtype=torch.float32).clamp_min(1e-6), persistent=False)
         if c["spectrum"]:
             self.register_buffer("taper", torch.hann_window(c["window"], periodic=False), persistent=False)
-        stats = 2 * c["channels"] if c["stats_features"] else 0
+        stats = (2 + int(c["trend_feature"])) * c["channels"] if c["stats_features"] else 0
         per_sequence = c["d_model"] * (self.n_patches if c["pool"] == "tokens" else 1)
         self.feature_dim = (per_sequence if c["channel_mixing"] else c["channels"] * per_sequence) + stats
 
@@ -149,7 +164,8 @@ class SensorBackbone(Backbone):
         if self.config["stats_features"]:
             level = (mu - self.chan_mean) / self.chan_std
             scale = torch.log(sd / self.chan_std)
-            stats = torch.stack([level, scale], dim=-1).to(h.dtype)  # [B, C, 2]
+            parts = [level, scale] + ([window_trend(x) / self.chan_std] if self.config["trend_feature"] else [])
+            stats = torch.stack(parts, dim=-1).to(h.dtype)  # [B, C, 2 or 3]
         if self.config["channel_mixing"]:
             return h if stats is None else torch.cat([h, stats.reshape(b, -1)], dim=-1)
         h = h.reshape(b, c, -1)

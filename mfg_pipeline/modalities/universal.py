@@ -13,7 +13,7 @@ units. The design removes each difference before the encoder sees a sample:
   crops (non-overlapping when ``L`` is a multiple) whose embeddings are averaged, so a 2048-sample
   vibration window keeps its native 12 kHz resolution inside each crop instead of being
   decimated 32x;
-- scale: RevIN per crop (its own mean/std), so units and gains do not matter. Raw level/scale
+- scale: RevIN per crop (its own mean/std), so units and gains do not matter. Raw level/scale/trend
   statistics are off by default: they are per-rig shortcuts (amplitude shifts with load and
   sensor mounting) and carry no pretrained knowledge. They are parameter-free, so a caller that
   wants them for one task (C-MAPSS drift is in the levels) turns them on at load time.
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from mfg_pipeline.modalities.base import Backbone, Inputs, resolve_dir
 from mfg_pipeline.modalities.sensor import DEFAULT_CONFIG as SENSOR_DEFAULTS
-from mfg_pipeline.modalities.sensor import SensorBackbone
+from mfg_pipeline.modalities.sensor import SensorBackbone, window_trend
 from mfg_pipeline.storage import atomic
 from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
 from mfg_pipeline.training.device import Runtime
@@ -51,12 +51,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     **{k: SENSOR_DEFAULTS[k] for k in ENCODER_KEYS},
     "crop": 64,
     "channels": 1,  # only sets ``feature_dim``; any channel count works (see ``feature_dim_for``)
-    "stats_features": False,  # + per channel raw level and log-scale of the whole window
+    # + per channel raw level, log-scale and change across the window (``sensor.window_trend``)
+    "stats_features": False,
     "min_length": 8,  # shorter windows (AI4I's single readings) have no shape to encode
     "sources": {},  # filled by pretraining: what each corpus contributed
 }
 # Settings that change features but not weights: a loaded backbone may override them.
 FEATURE_OPTIONS = ("stats_features", "channels")
+N_WINDOW_STATS = 3  # level, log-scale, trend
 
 DEFAULT_STEPS = 600
 DEFAULT_BATCH_SIZE = 512
@@ -108,7 +110,7 @@ class UniversalSensorBackbone(Backbone):
 
     @property
     def per_channel(self) -> int:
-        return int(self.config["d_model"]) + (2 if self.config["stats_features"] else 0)
+        return int(self.config["d_model"]) + (N_WINDOW_STATS if self.config["stats_features"] else 0)
 
     def feature_dim_for(self, n_channels: int) -> int:
         return int(n_channels) * self.per_channel
@@ -139,7 +141,8 @@ class UniversalSensorBackbone(Backbone):
             # these raw values relative to the task's data without corpus constants.
             level = x.mean(dim=-1, keepdim=True)
             scale = torch.log(x.std(dim=-1, unbiased=False, keepdim=True) + 1e-5)
-            h = torch.cat([h, level.to(h.dtype), scale.to(h.dtype)], dim=-1)
+            trend = window_trend(x).unsqueeze(-1)
+            h = torch.cat([h, level.to(h.dtype), scale.to(h.dtype), trend.to(h.dtype)], dim=-1)
         return h.reshape(b, c * h.shape[-1])
 
     @torch.no_grad()

@@ -52,7 +52,7 @@ class TaskSpec:
     # ("row": AI4I readings are independent runs, and its 3 "machines" are product types).
     validate_by: str = "machine_id"
     shared_backbone: bool = False  # also evaluate the universal sensor backbone (model "universal")
-    # ... with each channel's window level and log-scale (C-MAPSS degradation shows in levels;
+    # ... with each channel's window level, log-scale and trend (C-MAPSS degradation shows in them;
     # off where amplitude is a shortcut that breaks across loads, as in CWRU)
     shared_backbone_stats: bool = False
     # 0: linear-probe it (closed form on one embedding pass); > 0: finetune it in full, like the
