@@ -120,8 +120,7 @@ def default_profile(data_root: Path | None = None) -> Profile:
 # Development splits (30 % of the TRAIN engines held out, 4 cuts each, 2 draws x 3 seeds), same
 # backbone weights, pretrained RMSE at 5 / 10 / 100 %: FD001 19.6 / 17.5 / 14.0 -> 19.8 / 16.5 /
 # 13.7, FD004 27.2 / 25.0 / 22.5 -> 26.3 / 23.3 / 21.9; FD002 with all engines 19.8 -> 18.6. With
-# all engines every one of the 6 runs improves on each subset. RevIN keeps a trend's shape but
-# divides its size by the window's noise; how fast a sensor drifts says how near failure is.
+# all engines every one of the 6 runs improves on each subset.
 CMAPSS_PRETRAIN = {"sensor": {"model": {"patch_len": 5, "stride": 5, "channel_mixing": True, "trend_feature": True},
                               "steps": 3000}}
 # 12 kHz vibration: faults live in frequency bands, so the backbone reads each window's
