@@ -16,7 +16,7 @@ units. The design removes each difference before the encoder sees a sample:
 - scale: RevIN per crop (its own mean/std), so units and gains do not matter. Raw level/scale/trend
   statistics are off by default: they are per-rig shortcuts (amplitude shifts with load and
   sensor mounting) and carry no pretrained knowledge. They are parameter-free, so a caller that
-  wants them for one task (C-MAPSS drift is in the levels) turns them on at load time.
+  wants them for one task (C-MAPSS drift shows in levels and trends) turns them on at load time.
 
 Pretraining pools univariate crops of every corpus, drops numerically constant channels (C-MAPSS
 setting channels, fixed sensors), and samples each batch with every source equally likely, so a
