@@ -230,6 +230,35 @@ def test_refit_is_refused_where_validation_data_chooses_the_threshold():
         TaskSpec("x", "sensor", "d", "classification", "f1", threshold="validation", refit=True)
 
 
+def test_a_hidden_layer_in_the_head_fits_what_a_linear_head_cannot(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from mfg_pipeline.tasks.heads import HeadSettings, train_head
+
+    # |x0| -- wear that shows in how far a reading strays either way -- has no linear fit
+    rng = np.random.default_rng(5)
+    x = torch.as_tensor(rng.normal(size=(300, 3)), dtype=torch.float32)
+    y = (10 * x[:, 0].abs()).numpy()
+    settings = HeadSettings("regression", 1, "linear_probe", steps=400, probe="sgd", lr=1e-2, seed=0)
+    rmse = {}
+    for hidden in (0, 32):
+        fitted = train_head(None, x, y, replace(settings, hidden=hidden))
+        rmse[hidden] = compute_metrics("regression", y, fitted.predict(x))["rmse"]
+    assert rmse[0] > 5.0 and rmse[32] < 0.4 * rmse[0]
+    pred = train_head(None, x, y, replace(settings, hidden=32, steps=2))
+    pred.save(tmp_path)
+    assert load_file(tmp_path / "task_model.safetensors")["head.hidden.0.weight"].shape == (32, 3)
+    assert pred.predict(x[:0]).shape == (0,)
+    with pytest.raises(ValueError, match="hidden layer is trained by the loop"):
+        train_head(None, x, y, HeadSettings("regression", 1, "linear_probe", steps=0, hidden=32))
+    with pytest.raises(ValueError, match="x: a head with a hidden layer needs"):
+        TaskSpec("x", "sensor", "d", "regression", "rmse", head_hidden=32)
+    with pytest.raises(ValueError, match="shared_backbone_steps"):
+        TaskSpec("x", "sensor", "d", "regression", "rmse", head_hidden=32, finetune_mode="full", shared_backbone=True)
+    assert TaskSpec("x", "sensor", "d", "regression", "rmse", head_hidden=32, probe="sgd").head_hidden == 32
+
+
 def test_a_registry_entry_with_an_unknown_class_weight_fails_when_it_is_built():
     with pytest.raises(ValueError, match="x: class_weight must be one of"):
         TaskSpec("x", "sensor", "d", "classification", "f1", class_weight="inverse")

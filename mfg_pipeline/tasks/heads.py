@@ -31,13 +31,14 @@ from mfg_pipeline.training.loop import LoopConfig, LoopResult, batch_indices, de
 
 
 class Head(nn.Module):
-    """Standardise features, then one linear layer. Outputs logits or a standardised value.
+    """Standardise features, then one linear layer (``hidden > 0``: a GELU hidden layer of that
+    width first). Outputs logits or a standardised value.
 
     Regression heads also keep the range of their training targets: predictions are clipped to
     it, because a target defined as capped (C-MAPSS RUL <= 125) or non-negative never lies
     outside what training saw, and a linear output otherwise extrapolates past the cap."""
 
-    def __init__(self, in_dim: int, out_dim: int):
+    def __init__(self, in_dim: int, out_dim: int, hidden: int = 0):
         super().__init__()
         self.register_buffer("feat_mean", torch.zeros(in_dim))
         self.register_buffer("feat_std", torch.ones(in_dim))
@@ -45,10 +46,11 @@ class Head(nn.Module):
         self.register_buffer("target_std", torch.ones(1))
         self.register_buffer("target_min", torch.full((1,), -torch.inf))
         self.register_buffer("target_max", torch.full((1,), torch.inf))
-        self.linear = nn.Linear(in_dim, out_dim)
+        self.hidden = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU()) if hidden else nn.Identity()
+        self.linear = nn.Linear(hidden or in_dim, out_dim)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features.float() - self.feat_mean) / self.feat_std)
+        return self.linear(self.hidden((features.float() - self.feat_mean) / self.feat_std))
 
 
 def set_target_stats(head: Head, y: torch.Tensor) -> None:
@@ -110,6 +112,7 @@ class HeadSettings:
     augment: str | None = None
     # False: the head keeps the features as they are (Backbone.standardize_features)
     standardize: bool = True
+    hidden: int = 0  # TaskSpec.head_hidden; trained by the loop only (the closed-form probe is linear)
 
     def __post_init__(self) -> None:
         if self.class_weight not in CLASS_WEIGHTS:
@@ -117,6 +120,8 @@ class HeadSettings:
         if self.augment is not None and (self.kind != "classification" or (self.mode != "full" and self.probe != "cv")):
             raise ValueError("augment is implemented for classification, by the closed-form probe (probe='cv') "
                              "or full finetuning")
+        if self.hidden and self.mode != "full" and self.probe == "cv":
+            raise ValueError("a head with a hidden layer is trained by the loop: mode 'full' or probe 'sgd'")
 
 
 def _targets(kind: str, y: np.ndarray) -> torch.Tensor:
@@ -245,7 +250,7 @@ def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndar
 
     # statistics for the head's standardisation
     feats = train_inputs if body is None else body.embed(train_inputs, runtime)
-    head = Head(int(feats.shape[1]), settings.n_outputs)
+    head = Head(int(feats.shape[1]), settings.n_outputs, settings.hidden)
     mean, std = feature_stats(feats, settings.standardize)
     head.feat_mean.copy_(mean)
     head.feat_std.copy_(std)

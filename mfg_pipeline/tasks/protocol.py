@@ -180,7 +180,7 @@ def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, b
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
                         eval_every=task.eval_every, patience=task.patience, seed=seed,
                         probe=task.probe, refit=task.refit, class_weight=task.class_weight, augment=task.augment,
-                        standardize=backbone is None or backbone.standardize_features)
+                        standardize=backbone is None or backbone.standardize_features, hidden=task.head_hidden)
 
 
 def _groups(dataset: LabeledDataset, column: str | None) -> np.ndarray | None:
