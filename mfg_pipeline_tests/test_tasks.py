@@ -246,10 +246,9 @@ def test_a_hidden_layer_in_the_head_fits_what_a_linear_head_cannot(tmp_path):
         fitted = train_head(None, x, y, replace(settings, hidden=hidden))
         rmse[hidden] = compute_metrics("regression", y, fitted.predict(x))["rmse"]
     assert rmse[0] > 5.0 and rmse[32] < 0.4 * rmse[0]
-    pred = train_head(None, x, y, replace(settings, hidden=32, steps=2))
-    pred.save(tmp_path)
+    fitted.save(tmp_path)  # the hidden-layer head, the loop's last
     assert load_file(tmp_path / "task_model.safetensors")["head.hidden.0.weight"].shape == (32, 3)
-    assert pred.predict(x[:0]).shape == (0,)
+    assert fitted.predict(x[:0]).shape == (0,)
     with pytest.raises(ValueError, match="hidden layer is trained by the loop"):
         train_head(None, x, y, HeadSettings("regression", 1, "linear_probe", steps=0, hidden=32))
     with pytest.raises(ValueError, match="x: a head with a hidden layer needs"):
