@@ -92,6 +92,27 @@ def test_prepare_accepts_any_shape_and_rejects_windows_without_shape(backbone):
     assert backbone.embed(torch.zeros(0, 5, 30)).shape == (0, 5 * 32)
 
 
+def test_slower_scales_and_max_pooling_add_feature_blocks_and_see_a_transient(backbone):
+    multi = UniversalSensorBackbone({**TINY, "scales": [1, 4], "max_pool": True}).eval()
+    multi.load_state_dict(backbone.state_dict())
+    x = windows(3, 2, 512, seed=4)
+    feats = multi.embed(x).reshape(3, 2, 4, 32)  # per channel: (native mean, native max, 1/4 mean, 1/4 max)
+    assert multi.feature_dim_for(2) == 2 * 4 * 32
+    assert torch.allclose(feats[:, :, 0].reshape(3, -1), backbone.embed(x), atol=1e-5)  # the default features
+    assert torch.allclose(feats[:, :, 2].reshape(3, -1),
+                          backbone.embed(torch.nn.functional.avg_pool1d(x, 4, 4)), atol=1e-5)
+    assert (feats[:, :, 1] >= feats[:, :, 0] - 1e-6).all()
+    # a burst in one crop of eight barely moves the mean over crops and moves the max more
+    burst = x.clone()
+    burst[0, 0, 100:110] += 40 * x[0, 0].std()
+    moved = (multi.embed(burst).reshape(3, 2, 4, 32) - feats)[0, 0].abs().mean(dim=-1)
+    assert moved[1] > 1.5 * moved[0]
+    with pytest.raises(ValueError, match="shorter"):
+        multi.prepare(corpus(windows(2, 1, 20)))  # 1/4 of 20 samples is below min_length
+    with pytest.raises(ValueError, match="scales"):
+        UniversalSensorBackbone({**TINY, "scales": [0]})
+
+
 def test_balanced_draw_gives_every_source_an_equal_share():
     source, row = balanced_draw([100_000, 10], 4000, generator(0))
     share = torch.bincount(source, minlength=2).float() / 4000
@@ -156,6 +177,7 @@ def test_save_load_round_trip_identical_embeddings(tmp_path):
     assert torch.allclose(feats[..., 34], window_trend(x), rtol=1e-4)
     with pytest.raises(ValueError, match="overridden"):
         load_universal(tmp_path / "bb", d_model=64)
+    assert load_universal(tmp_path / "bb", scales=[1, 2], max_pool=True).embed(x).shape == (5, 3 * 4 * 32)
 
 
 def _profile(tmp_path) -> Profile:

@@ -43,7 +43,9 @@ def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None, 
     if task.shared_backbone:
         from mfg_pipeline.modalities.universal import load_universal
 
-        others["universal"] = load_universal(store.asset_dir(UNIVERSAL), stats_features=task.shared_backbone_stats)
+        others["universal"] = load_universal(store.asset_dir(UNIVERSAL), stats_features=task.shared_backbone_stats,
+                                             scales=list(task.shared_backbone_scales),
+                                             max_pool=task.shared_backbone_max_pool)
     protocol = run_protocol(task, backbone, dataset, runtime, log=log, others=others)
     report = reports.build_report(task, protocol, split=f"test: {dataset.meta.get('split_rule', 'held-out test split')}",
                                   runtime=protocol["runtime"], protocol=dataset.meta.get("protocol"),

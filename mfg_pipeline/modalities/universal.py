@@ -12,7 +12,12 @@ units. The design removes each difference before the encoder sees a sample:
   linearly resampled up to ``crop``; longer ones are cut into ``ceil(L / crop)`` evenly spaced
   crops (non-overlapping when ``L`` is a multiple) whose embeddings are averaged, so a 2048-sample
   vibration window keeps its native 12 kHz resolution inside each crop instead of being
-  decimated 32x;
+  decimated 32x. A 64-sample crop of a fast signal is only a few milliseconds, shorter than the
+  period of what repeats in it (a bearing fault's impacts at 12 kHz come every 70-110 samples), so
+  a task can add slower views (``scales``: the series averaged over every f samples, then
+  cropped the same way) and the maximum over crops beside the mean (``max_pool``: a transient
+  shows in a few crops and averages away). Both are parameter-free, like the statistics below:
+  they change features, not weights;
 - scale: RevIN per crop (its own mean/std), so units and gains do not matter. Raw level/scale/trend
   statistics are off by default: they are per-rig shortcuts (amplitude shifts with load and
   sensor mounting) and carry no pretrained knowledge. They are parameter-free, so a caller that
@@ -53,11 +58,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "channels": 1,  # only sets ``feature_dim``; any channel count works (see ``feature_dim_for``)
     # + per channel raw level, log-scale and change across the window (``sensor.window_trend``)
     "stats_features": False,
+    "scales": [1],  # encode each channel at these rates: 1 = native, f = averaged over every f samples
+    "max_pool": False,  # features per scale: mean over crops, + max over crops when True
     "min_length": 8,  # shorter windows (AI4I's single readings) have no shape to encode
     "sources": {},  # filled by pretraining: what each corpus contributed
 }
 # Settings that change features but not weights: a loaded backbone may override them.
-FEATURE_OPTIONS = ("stats_features", "channels")
+FEATURE_OPTIONS = ("stats_features", "channels", "scales", "max_pool")
 N_WINDOW_STATS = 3  # level, log-scale, trend
 
 DEFAULT_STEPS = 600
@@ -109,8 +116,16 @@ class UniversalSensorBackbone(Backbone):
         self.feature_dim = self.feature_dim_for(int(config["channels"]))
 
     @property
+    def scales(self) -> list[int]:
+        scales = [int(f) for f in self.config["scales"]]
+        if not scales or min(scales) < 1:
+            raise ValueError(f"scales must be pooling factors >= 1, got {self.config['scales']}")
+        return scales
+
+    @property
     def per_channel(self) -> int:
-        return int(self.config["d_model"]) + (N_WINDOW_STATS if self.config["stats_features"] else 0)
+        pooled = int(self.config["d_model"]) * len(self.scales) * (2 if self.config["max_pool"] else 1)
+        return pooled + (N_WINDOW_STATS if self.config["stats_features"] else 0)
 
     def feature_dim_for(self, n_channels: int) -> int:
         return int(n_channels) * self.per_channel
@@ -122,9 +137,11 @@ class UniversalSensorBackbone(Backbone):
         x = data.inputs
         if x.ndim != 3:
             raise ValueError(f"sensor windows must be [N, C, L], got {tuple(x.shape)}")
-        if x.shape[2] < self.config["min_length"]:
-            raise ValueError(f"sensor windows of {x.shape[2]} samples are shorter than the "
-                             f"{self.config['min_length']} the universal backbone encodes")
+        shortest = self.config["min_length"] * max(self.scales)
+        if x.shape[2] < shortest:
+            raise ValueError(f"sensor windows of {x.shape[2]} samples are shorter than the {shortest} the "
+                             f"universal backbone encodes (min_length {self.config['min_length']} at scales "
+                             f"{self.scales})")
         return torch.nan_to_num(x.float())
 
     def crops(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,9 +150,13 @@ class UniversalSensorBackbone(Backbone):
     def forward(self, inputs: Inputs) -> torch.Tensor:
         x = torch.nan_to_num(inputs.float())
         b, c, _ = x.shape
-        crops = self.crops(x)  # [B, C, n, W]
-        n, w = crops.shape[2], crops.shape[3]
-        h = self.encoder(crops.reshape(b * c * n, 1, w)).reshape(b, c, n, -1).mean(dim=2)
+        pooled = []
+        for f in self.scales:
+            crops = self.crops(F.avg_pool1d(x, f, f) if f > 1 else x)  # [B, C, n, W]
+            n, w = crops.shape[2], crops.shape[3]
+            e = self.encoder(crops.reshape(b * c * n, 1, w)).reshape(b, c, n, -1)
+            pooled += [e.mean(dim=2), e.amax(dim=2)] if self.config["max_pool"] else [e.mean(dim=2)]
+        h = torch.cat(pooled, dim=-1)
         if self.config["stats_features"]:
             # The head standardises features with its training subset's statistics, which makes
             # these raw values relative to the task's data without corpus constants.
@@ -148,8 +169,9 @@ class UniversalSensorBackbone(Backbone):
     @torch.no_grad()
     def embed(self, inputs: Inputs, runtime: Runtime | None = None, batch_size: int = 512) -> torch.Tensor:
         # Long windows expand into many crops: keep the encoder batch near 512 crop sequences.
-        c, n = int(inputs.shape[1]), len(crop_starts(max(int(inputs.shape[2]), int(self.config["crop"])),
-                                                    int(self.config["crop"])))
+        crop = int(self.config["crop"])
+        c = int(inputs.shape[1])
+        n = sum(len(crop_starts(max(int(inputs.shape[2]) // f, crop), crop)) for f in self.scales)
         if len(inputs) == 0:
             return torch.zeros(0, self.feature_dim_for(c))
         return super().embed(inputs, runtime, max(1, min(batch_size, (512 * 8) // (c * n))))
