@@ -161,13 +161,13 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
                description=f"C-MAPSS {s.upper()}: sensor window -> RUL in cycles (cap 125), last cycle of each test engine",
                **_CMAPSS)
       for s in ("fd001", "fd002", "fd003", "fd004")),
-    # Cross-load, the universal backbone also sees CWRU's 12 kHz windows at 1/2, 1/4 and 1/8 of the rate
-    # (crops of 5-43 ms), each with the mean and the max over its crops. Development data (the first
-    # half of each recording's windows; the second halves untouched), universal backbone pretrained on
-    # the simulator, C-MAPSS and CWRU corpora, linear probe, mean of 12 load pairs x 3 seeds: native
-    # mean 0.863 -> 0.912 (scales 1/2/4: 0.889; 1/2/4/8/16: 0.901; pretraining on the slower views
-    # too: 0.906). Not within-load, where the 4x wider features cost more than they add with 5-10 %
-    # of the labels (development data: 0.974 -> 0.951).
+    # Cross-load, the universal backbone also sees CWRU's 12 kHz windows at 1/2, 1/4 and 1/8 of the
+    # rate (crops of 5-43 ms), each with the mean and the max over its crops. Development data (the
+    # first half of each recording's windows; the second halves untouched), universal backbone
+    # pretrained on the simulator, C-MAPSS FD001/2/4 and CWRU corpora, linear probe, mean of 12 load
+    # pairs x 3 seeds: native mean 0.863 -> 0.912 (scales 1/2/4: 0.889; 1/2/4/8/16: 0.901;
+    # pretraining on the slower views too: 0.906). Not within-load, where the 4x wider features cost
+    # more than they add with 5-10 % of the labels (development data: 0.974 -> 0.951).
     TaskSpec("cwru_cross_load", protocol="cross_load", label_fractions=(1.0,), adapt="target_stats",
              shared_backbone_scales=(1, 2, 4, 8), shared_backbone_max_pool=True,
              description="CWRU: train on one motor load with all its labels, test on another (12 ordered pairs); "
