@@ -113,14 +113,10 @@ class UniversalSensorBackbone(Backbone):
         enc = {k: config[k] for k in ENCODER_KEYS}
         # stats off in the encoder: RevIN per crop; optional window stats are added here, raw.
         self.encoder = SensorBackbone({**enc, "channels": 1, "window": config["crop"], "stats_features": False})
+        self.scales = [int(f) for f in config["scales"]]
+        if not self.scales or min(self.scales) < 1:
+            raise ValueError(f"scales must be pooling factors >= 1, got {config['scales']}")
         self.feature_dim = self.feature_dim_for(int(config["channels"]))
-
-    @property
-    def scales(self) -> list[int]:
-        scales = [int(f) for f in self.config["scales"]]
-        if not scales or min(scales) < 1:
-            raise ValueError(f"scales must be pooling factors >= 1, got {self.config['scales']}")
-        return scales
 
     @property
     def per_channel(self) -> int:
