@@ -1,5 +1,6 @@
 """The public benchmarks' protocols: label fractions by engine / contiguous block, cross-load
-pairs, last-cycle RUL scoring with the PHM08 score, F1 at a validation-chosen threshold, and
+pairs, last-cycle RUL scoring with the PHM08 score, F1 at a threshold chosen on held-out labels
+(a validation split, or cross-fitting), and
 pretraining corpora that never see a test sample."""
 
 from dataclasses import replace
@@ -14,7 +15,9 @@ from mfg_pipeline.landing.adapters import cmapss
 from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics, phm08_score
-from mfg_pipeline.tasks.protocol import encode_targets, experiments, label_subset, run_protocol
+from mfg_pipeline.tasks import protocol
+from mfg_pipeline.tasks.baselines import Baseline, hand_features
+from mfg_pipeline.tasks.protocol import common_scale, cross_fit_folds, encode_targets, experiments, label_subset, run_protocol
 from mfg_pipeline.tasks.registry import PUBLIC_TASKS, TASKS, get_task, tasks_for_plant
 from mfg_pipeline_tests.public_kit import PLANTS, build, clean_plant, shared
 
@@ -136,24 +139,83 @@ def test_phm08_score_and_f1_threshold():
     assert 0 < m["pr_auc"] <= 1
 
 
-def test_threshold_is_chosen_on_validation_data_for_every_model():
+def _failure_rows(n: int = 600) -> LabeledDataset:
     rng = np.random.default_rng(0)
-    n = 600
     x = rng.normal(size=(n, 4, 1)).astype(np.float32)
     target = ((x[:, 0, 0] + 0.5 * x[:, 1, 0]) > 1.6).astype(int)  # ~7% positives
     index = pd.DataFrame({"machine_id": [f"row{i}" for i in range(n)], "target": target,
                           "split": np.where(np.arange(n) % 4 == 0, "test", "train")})
-    dataset = LabeledDataset("ai4i_failure_dataset", "sensor", torch.from_numpy(x), index,
-                             {"kind": "classification", "classes": ["ok", "failure"]})
-    task = replace(get_task("ai4i_machine_failure"), seeds=(0,), label_fractions=(1.0,), steps=30, eval_every=10)
+    return LabeledDataset("ai4i_failure_dataset", "sensor", torch.from_numpy(x), index,
+                          {"kind": "classification", "classes": ["ok", "failure"]})
+
+
+@pytest.mark.parametrize("threshold", ["validation", "cross_fit"])
+def test_threshold_is_chosen_on_held_out_labels_for_every_model(threshold):
+    task = replace(get_task("ai4i_machine_failure"), threshold=threshold, seeds=(0,), label_fractions=(1.0,),
+                   steps=30, eval_every=10)
     backbone = get_modality("tabular").build(None, 0, n_features=4)
-    rows = run_protocol(task, backbone, dataset)["results"]
+    rows = run_protocol(task, backbone, _failure_rows())["results"]
     assert {r["model"] for r in rows} == {"pretrained", "scratch", "baseline"}
     for r in rows:
         assert r["n_val"] > 0 and r["n_fit"] + r["n_val"] == r["n_labeled"]
         assert r["value"] == r["metrics"]["f1"] and "pr_auc" in r["metrics"] and "auroc" in r["metrics"]
         assert 0 < r["metrics"]["threshold"] < 1
+        if threshold == "cross_fit":
+            assert r["cross_fit_folds"] == 5 and r["n_val"] == 90  # 450 labels, a fifth held out per copy
+            if r["model"] != "baseline":
+                assert len(r["steps_done"]) == 5
     assert max(r["value"] for r in rows) > 0.5
+
+
+def test_cross_fitting_partitions_the_labels_and_averages_the_copies(monkeypatch):
+    y = np.r_[np.zeros(90, int), np.ones(13, int)]
+    positions = np.arange(1000, 1103)
+    folds = cross_fit_folds(positions, np.r_[np.zeros(1000, int), y], 5, seed=0, min_val_samples=40)
+    held = [h for _, h in folds]
+    assert np.array_equal(np.sort(np.concatenate(held)), positions)  # every label held out exactly once
+    for fit, h in folds:
+        assert not np.intersect1d(fit, h).size and len(fit) + len(h) == len(positions)
+        assert sum(y[h - 1000]) in (2, 3)  # positives dealt round the folds
+    assert max(map(len, held)) - min(map(len, held)) <= 1
+    again = cross_fit_folds(positions, np.r_[np.zeros(1000, int), y], 5, seed=0, min_val_samples=40)
+    other = cross_fit_folds(positions, np.r_[np.zeros(1000, int), y], 5, seed=1, min_val_samples=40)
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(folds, again))
+    assert not all(np.array_equal(a, b) for (_, a), (_, b) in zip(folds, other))
+    assert cross_fit_folds(positions[:30], y, 5, seed=0, min_val_samples=40) is None  # too few: fixed budget
+
+    # one scale: a copy whose logits are another's stretched and shifted scores the same
+    rng = np.random.default_rng(0)
+    held, test = rng.uniform(0.01, 0.99, 20), rng.uniform(0.01, 0.99, 10)
+    def squash(p, a, b):
+        return 1 / (1 + np.exp(-(a * np.log(p / (1 - p)) + b)))
+    oof, test_z = common_scale([held, squash(held, 3.0, 2.0)], [test, squash(test, 3.0, 2.0)])
+    alone, alone_test = common_scale([held], [test])
+    np.testing.assert_allclose(oof[20:], oof[:20], atol=1e-5)
+    np.testing.assert_allclose(test_z, alone_test, atol=1e-5)
+    assert np.all(np.diff(alone) * np.diff(held) > 0) and abs(np.median(alone)) < 1e-9  # order kept, centred
+
+    # the protocol: 5 copies; the threshold sees every labeled row's out-of-fold score; the test
+    # scores are the copies' mean on the common scale
+    dataset = _failure_rows()
+    task = replace(get_task("ai4i_machine_failure"), seeds=(0,), label_fractions=(1.0,))
+    chosen_on, scored = [], []
+    real_threshold, real_metrics = protocol.best_f1_threshold, protocol.compute_metrics
+    monkeypatch.setattr(protocol, "best_f1_threshold", lambda yt, p: chosen_on.append(len(yt)) or real_threshold(yt, p))
+    monkeypatch.setattr(protocol, "compute_metrics",
+                        lambda kind, yt, s, threshold=None: scored.append(s) or real_metrics(kind, yt, s, threshold))
+    backbone = get_modality("tabular").build(None, 0, n_features=4)
+    [row] = run_protocol(task, backbone, dataset, models=("baseline",))["results"]
+    [run] = experiments(task, dataset, encode_targets(dataset, task))
+    assert chosen_on == [row["n_labeled"]] == [len(run["labeled"])] and run["val"] is None
+    hand, target = hand_features(dataset), encode_targets(dataset, task)
+    z = []
+    for fit, held_out in run["folds"]:
+        gbm = Baseline("sensor", "classification", "gbm", 2, 0).fit(hand[fit], target[fit])
+        lh, lt = (np.log(np.clip(p, 1e-7, 1 - 1e-7) / (1 - np.clip(p, 1e-7, 1 - 1e-7)))
+                  for p in (gbm.predict_scores(hand[held_out])[:, 1], gbm.predict_scores(hand[run["test"]])[:, 1]))
+        z.append((lt - np.median(lh)) / (lh.std() + 1e-6))
+    np.testing.assert_allclose(scored[0][:, 1], 1 / (1 + np.exp(-np.mean(z, axis=0))), rtol=1e-6)
+    assert not np.allclose(z[0], z[1])
 
 
 def test_cmapss_protocol_scores_the_last_cycle_of_each_test_engine_on_whole_engines(tmp_path):
@@ -227,8 +289,6 @@ def _shifted_target(dataset: LabeledDataset, load: int = 1) -> LabeledDataset:
 
 
 def test_target_stats_adaptation_uses_target_inputs_never_target_labels(monkeypatch):
-    import mfg_pipeline.tasks.protocol as protocol
-    from mfg_pipeline.tasks.baselines import Baseline, hand_features
     from mfg_pipeline.tasks.heads import HeadSettings, feature_stats, train_head
 
     assert get_task("cwru_cross_load").adapt == "target_stats"

@@ -228,6 +228,12 @@ def test_class_weight_none_trains_on_plain_cross_entropy():
 def test_refit_is_refused_where_validation_data_chooses_the_threshold():
     with pytest.raises(ValueError, match="refit"):
         TaskSpec("x", "sensor", "d", "classification", "f1", threshold="validation", refit=True)
+    with pytest.raises(ValueError, match="refit"):
+        TaskSpec("x", "sensor", "d", "classification", "f1", threshold="cross_fit", validate_by="row", refit=True)
+    with pytest.raises(ValueError, match="cross_fit needs"):  # folds by machine are not built
+        TaskSpec("x", "sensor", "d", "classification", "f1", threshold="cross_fit")
+    with pytest.raises(ValueError, match="threshold must be one of"):
+        TaskSpec("x", "sensor", "d", "classification", "f1", threshold="best")
 
 
 def test_a_hidden_layer_in_the_head_fits_what_a_linear_head_cannot(tmp_path):

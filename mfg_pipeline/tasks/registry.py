@@ -13,6 +13,7 @@ from mfg_pipeline.tasks.metrics import higher_is_better as _hib
 
 ADAPT_MODES = ("none", "target_stats")
 CLASS_WEIGHTS = ("balanced", "none")
+THRESHOLDS = ("argmax", "validation", "cross_fit")
 # Label-preserving transforms a task may train on, per modality (the backbone implements them).
 AUGMENTATIONS = {"image": ("dihedral",)}
 
@@ -47,7 +48,10 @@ class TaskSpec:
     label_groups: str | None = None  # fractions pick whole groups of this column (C-MAPSS: engines)
     label_blocks: str | None = None  # fractions pick one contiguous time block per value of this column
     protocol: str = "fractions"  # fractions | cross_load (train on one `load`, test on another)
-    threshold: str = "argmax"  # argmax | validation (binary: F1-optimal threshold on the validation subset)
+    # argmax | validation | cross_fit (binary: the F1-optimal threshold on a validation subset,
+    # or on the out-of-fold scores of ``cross_fit_folds`` copies of each model: see protocol.py)
+    threshold: str = "argmax"
+    cross_fit_folds: int = 5
     # Validation data is held out by machine (engine), or per sample stratified by class
     # ("row": AI4I readings are independent runs, and its 3 "machines" are product types).
     validate_by: str = "machine_id"
@@ -94,8 +98,13 @@ class TaskSpec:
         if self.head_hidden and probed and self.probe == "cv":
             raise ValueError(f"{self.name}: a head with a hidden layer needs finetune_mode 'full' (and "
                              "shared_backbone_steps with a shared backbone) or probe 'sgd'")
-        if self.refit and self.threshold == "validation":
+        if self.threshold not in THRESHOLDS:
+            raise ValueError(f"{self.name}: threshold must be one of {THRESHOLDS}, got {self.threshold!r}")
+        if self.refit and self.threshold != "argmax":
             raise ValueError(f"{self.name}: refit trains on the validation data the threshold would be chosen on")
+        if self.threshold == "cross_fit" and (self.validate_by != "row" or self.protocol != "fractions"
+                                              or self.cross_fit_folds < 2):
+            raise ValueError(f"{self.name}: cross_fit needs validate_by 'row', protocol 'fractions' and >= 2 folds")
 
     @property
     def higher_is_better(self) -> bool:
@@ -178,10 +187,11 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
              label_fractions=(0.05, 0.1, 1.0), batch_size=16, augment="dihedral",
              description="NEU surface image -> 6 defect classes"),
     TaskSpec("ai4i_machine_failure", "tabular", "ai4i_failure_dataset", "classification", "f1", plant="ai4i",
-             label_fractions=(0.05, 1.0), threshold="validation", validate_by="row", baseline="gbm", class_weight="none",
+             label_fractions=(0.05, 1.0), threshold="cross_fit", validate_by="row", baseline="gbm", class_weight="none",
              finetune_mode="full", steps=1500, batch_size=128, lr=3e-3, body_lr_scale=0.1, scratch_lr=1e-3,
              eval_every=100, patience=5,
-             description="AI4I process reading -> Machine failure (F1 at a threshold chosen on validation data)"),
+             description="AI4I process reading -> Machine failure (F1 at a threshold chosen on out-of-fold "
+                         "scores of 5 cross-fitted copies of each model)"),
     TaskSpec("excavator_major_system", "text", "excavator_system_dataset", "classification", "macro_f1",
              plant="maintenance", label_fractions=(0.1, 1.0),
              description="Excavator work order -> MajorSystem (duplicate-aware split)"),
