@@ -1,7 +1,6 @@
 """The public benchmarks' protocols: label fractions by engine / contiguous block, cross-load
 pairs, last-cycle RUL scoring with the PHM08 score, F1 at a threshold chosen on held-out labels
-(a validation split, or cross-fitting), and
-pretraining corpora that never see a test sample."""
+(a validation split, or cross-fitting), and pretraining corpora that never see a test sample."""
 
 from dataclasses import replace
 
@@ -17,7 +16,8 @@ from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics, phm08_score
 from mfg_pipeline.tasks import protocol
 from mfg_pipeline.tasks.baselines import Baseline, hand_features
-from mfg_pipeline.tasks.protocol import common_scale, cross_fit_folds, encode_targets, experiments, label_subset, run_protocol
+from mfg_pipeline.tasks.protocol import (common_scale, cross_fit_folds, encode_targets, experiments, label_subset,
+                                         run_protocol)
 from mfg_pipeline.tasks.registry import PUBLIC_TASKS, TASKS, get_task, tasks_for_plant
 from mfg_pipeline_tests.public_kit import PLANTS, build, clean_plant, shared
 
