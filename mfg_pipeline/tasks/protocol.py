@@ -187,6 +187,15 @@ def cross_fit_folds(positions: np.ndarray, y: np.ndarray, k: int, seed: int,
     return [(positions[fold != i], positions[fold == i]) for i in range(k)]
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray | float) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(np.asarray(z) / 2))  # tanh form: no overflow for large |z|
+
+
 def common_scale(held_scores: list[np.ndarray], test_scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Positive-class probabilities of cross-fitted copies -> (out-of-fold scores in fold order,
     test scores) on one scale: each copy's logits centred on the median of its held-out logits
@@ -194,15 +203,12 @@ def common_scale(held_scores: list[np.ndarray], test_scores: list[np.ndarray]) -
     few positives each differ in calibration, and a threshold chosen on the pooled held-out
     scores then misses on an average of unaligned ones (AI4I development splits at 5 % labels:
     F1 0.34 averaging probabilities, 0.43 on this scale)."""
-    def logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-        return np.log(p / (1 - p))
     held, test = [], []
     for h, t in zip(held_scores, test_scores):
-        lh = logit(h)
+        lh = _logit(h)
         centre, spread = np.median(lh), lh.std() + 1e-6
         held.append((lh - centre) / spread)
-        test.append((logit(t) - centre) / spread)
+        test.append((_logit(t) - centre) / spread)
     return np.concatenate(held), np.mean(test, axis=0)
 
 
@@ -380,23 +386,20 @@ def run_protocol(
                     oof, test_z = common_scale([positive(c[1]) for c in copies], [positive(c[0]) for c in copies])
                     # scores and threshold through the same sigmoid: the ranking and the decisions
                     # are those of the common scale
-                    p = 0.5 * (1.0 + np.tanh(test_z / 2))
+                    p = _sigmoid(test_z)
                     scores = np.stack([1 - p, p], axis=1)
-                    threshold = float(0.5 * (1.0 + np.tanh(best_f1_threshold(y[held_out], oof) / 2)))
+                    threshold = float(_sigmoid(best_f1_threshold(y[held_out], oof)))
                 else:
                     scores = np.mean([c[0] for c in copies], axis=0)
                 # per copy, as a list
                 extra = {k: [c[2][k] for c in copies] for k in copies[0][2]} | {"cross_fit_folds": len(folds)}
+                n_val = int(round(np.mean([len(held) for _, held in folds])))  # per copy
             else:
                 scores, val_scores, extra = train_and_score(model_name, seed, sub, fit_pos, val_pos, test_pos)
                 if use_threshold and val_pos is not None:
                     threshold = best_f1_threshold(y[val_pos], positive(val_scores))
-            metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
-            # per model copy (cross-fitted: the mean over the folds)
-            if folds:
-                n_val = int(round(np.mean([len(held) for _, held in folds])))
-            else:
                 n_val = 0 if val_pos is None else int(len(val_pos))
+            metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
             wall = time.perf_counter() - t
             timings[model_name] += wall
             rows.append({"model": model_name, "label_fraction": float(fraction), "seed": int(seed),
