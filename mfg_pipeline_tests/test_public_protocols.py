@@ -9,9 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
+from mfg_pipeline.assets import finetuning
 from mfg_pipeline.datasets.corpus import corpus_from_dataset
 from mfg_pipeline.landing.adapters import cmapss
 from mfg_pipeline.modalities import get_modality
+from mfg_pipeline.modalities.base import resolve_dir
+from mfg_pipeline.resources import DataStore
+from mfg_pipeline.storage import artifacts, atomic
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics, phm08_score
 from mfg_pipeline.tasks import protocol
@@ -19,6 +23,7 @@ from mfg_pipeline.tasks.baselines import Baseline, hand_features
 from mfg_pipeline.tasks.protocol import (common_scale, cross_fit_folds, encode_targets, experiments, label_subset,
                                          run_protocol)
 from mfg_pipeline.tasks.registry import PUBLIC_TASKS, TASKS, get_task, tasks_for_plant
+from mfg_pipeline.training.device import cpu_runtime
 from mfg_pipeline_tests.public_kit import PLANTS, build, clean_plant, shared
 
 
@@ -165,6 +170,33 @@ def test_threshold_is_chosen_on_held_out_labels_for_every_model(threshold):
             if r["model"] != "baseline":
                 assert len(r["steps_done"]) == 5
     assert max(r["value"] for r in rows) > 0.5
+
+
+@pytest.mark.parametrize("threshold", ["cross_fit", "argmax"])
+def test_the_deployable_model_ships_the_threshold_its_task_is_evaluated_at(tmp_path, monkeypatch, threshold):
+    store = DataStore(landing_dir=str(tmp_path / "landing"), work_dir=str(tmp_path / "work"),
+                      reports_dir=str(tmp_path / "reports"))
+    dataset = _failure_rows()
+    artifacts.save_labeled_dataset(tmp_path / "work" / "ai4i_failure_dataset", dataset)
+    get_modality("tabular").build(None, 0, n_features=4).save(tmp_path / "work" / "tabular_backbone")
+    task = replace(get_task("ai4i_machine_failure"), threshold=threshold, steps=60, eval_every=20)
+    chosen_on = []
+    monkeypatch.setattr(finetuning, "best_f1_threshold",
+                        lambda yt, p: chosen_on.append(yt) or best_f1_threshold(yt, p))
+    out = finetuning.finetune_task(task, store, cpu_runtime())
+    saved = atomic.read_json(resolve_dir(tmp_path / "work" / "finetuned_ai4i_machine_failure") / "task_model.json")
+    if threshold == "argmax":
+        assert saved["decision_threshold"] is None and out["threshold"] is None and not chosen_on
+        assert saved["test_metrics"]["threshold"] == 0.5
+        return
+    # chosen once, on the model's own validation rows (a fifth of each class of TRAIN), and the
+    # reported test metrics are taken at it
+    [y_val] = chosen_on
+    train = dataset.index["target"][dataset.index["split"] == "train"]
+    assert len(y_val) == saved["n_val"] == round(0.2 * (train == 0).sum()) + round(0.2 * (train == 1).sum())
+    assert y_val.sum() == round(0.2 * (train == 1).sum())
+    assert 0 < saved["decision_threshold"] < 1 and saved["decision_threshold"] == out["threshold"]
+    assert saved["test_metrics"]["threshold"] == saved["decision_threshold"]
 
 
 def test_cross_fitting_partitions_the_labels_and_averages_the_copies(monkeypatch):

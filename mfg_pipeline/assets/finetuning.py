@@ -3,7 +3,10 @@
 Each depends on exactly its modality's backbone and its labeled dataset, trains the task head
 (linear probe or full finetune, per the TaskSpec) on the whole TRAIN split (validation data held
 out as the protocol does: by machine, or per sample where the task says so), scores the held-out
-TEST split, and saves the task model as safetensors + JSON.
+TEST split, and saves the task model as safetensors + JSON. A binary task evaluated at an
+F1-optimal threshold (``TaskSpec.threshold`` not "argmax") ships that decision rule with the
+weights: ``decision_threshold`` in ``task_model.json``, chosen on the model's own validation
+rows, and its test metrics are taken at it (at argmax they would describe a rule nobody uses).
 """
 
 
@@ -19,7 +22,7 @@ from mfg_pipeline.modalities import get_modality, take
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
 from mfg_pipeline.tasks.heads import train_head
-from mfg_pipeline.tasks.metrics import compute_metrics
+from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.protocol import encode_targets, head_settings, hold_out_validation, n_classes_of
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
@@ -46,12 +49,15 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
                            runtime=runtime)
     scores = predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime)
-    metrics = compute_metrics(task.kind, y[test_pos], scores)
+    threshold = None
+    if task.threshold != "argmax" and n_out == 2 and val is not None:
+        threshold = best_f1_threshold(val[1], predictor.predict(val[0], runtime)[:, 1])
+    metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
     out = store.asset_dir(asset_path(prefix, task.finetuned_asset))
     extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode, "augment": task.augment,
              "n_outputs": n_out, "classes": dataset.meta.get("classes"),
              "backbone_config": backbone.config if task.modality != "text" else None,
-             "test_metrics": metrics, "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),
+             "decision_threshold": threshold, "test_metrics": metrics, "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),
              "refit_on_fit_and_val": predictor.chosen_by is not None, "n_test": len(test_pos),
              # what the saved weights were trained on: the refit also saw the validation rows
              "n_trained_on": len(fit_pos) + (len(val_pos) if predictor.chosen_by is not None else 0)}
@@ -63,7 +69,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
         return {"test_metrics": metrics}
 
     version_dir = versioned.publish(out, write)
-    return {"metrics": metrics, "n_fit": int(len(fit_pos)), "n_test": int(len(test_pos)),
+    return {"metrics": metrics, "threshold": threshold, "n_fit": int(len(fit_pos)), "n_test": int(len(test_pos)),
             "steps_done": predictor.result.steps_done, "path": str(version_dir)}
 
 
@@ -90,6 +96,7 @@ def _finetuned_asset(task: TaskSpec, prefix: str) -> dg.AssetsDefinition:
             "n_test": dg.MetadataValue.int(out["n_test"]),
             "steps": dg.MetadataValue.int(out["steps_done"]),
             "mode": dg.MetadataValue.text(task.finetune_mode),
+            **({"decision_threshold": dg.MetadataValue.float(out["threshold"])} if out["threshold"] is not None else {}),
             "wall_time_s": dg.MetadataValue.float(round(wall, 2)),
             "path": dg.MetadataValue.path(out["path"]),
         })
