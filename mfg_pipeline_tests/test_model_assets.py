@@ -67,6 +67,7 @@ def test_materialize_backbone_finetuned_evaluation(tmp_path):
     assert not (tmp_path / "work" / "sensor_backbone" / "checkpoints").exists()
     saved = json.loads((resolve_dir(tmp_path / "work" / "finetuned_equipment_failure") / "task_model.json").read_text())
     assert saved["n_val"] > 0 and not saved["refit_on_fit_and_val"] and saved["n_trained_on"] == saved["n_fit"]
+    assert saved["decision_threshold"] is None  # argmax task: no threshold to ship
     metrics = json.loads((tmp_path / "reports" / "equipment_failure" / "metrics.json").read_text())
     assert {r["model"] for r in metrics["results"]} == {"pretrained", "scratch", "baseline"}
     assert len(metrics["results"]) == 3 * 2 * len(tasks[0].seeds)

@@ -57,7 +57,8 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode, "augment": task.augment,
              "n_outputs": n_out, "classes": dataset.meta.get("classes"),
              "backbone_config": backbone.config if task.modality != "text" else None,
-             "decision_threshold": threshold, "test_metrics": metrics, "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),
+             "decision_threshold": threshold, "test_metrics": metrics,
+             "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),
              "refit_on_fit_and_val": predictor.chosen_by is not None, "n_test": len(test_pos),
              # what the saved weights were trained on: the refit also saw the validation rows
              "n_trained_on": len(fit_pos) + (len(val_pos) if predictor.chosen_by is not None else 0)}
@@ -96,7 +97,7 @@ def _finetuned_asset(task: TaskSpec, prefix: str) -> dg.AssetsDefinition:
             "n_test": dg.MetadataValue.int(out["n_test"]),
             "steps": dg.MetadataValue.int(out["steps_done"]),
             "mode": dg.MetadataValue.text(task.finetune_mode),
-            **({"decision_threshold": dg.MetadataValue.float(out["threshold"])} if out["threshold"] is not None else {}),
+            **({} if out["threshold"] is None else {"decision_threshold": dg.MetadataValue.float(out["threshold"])}),
             "wall_time_s": dg.MetadataValue.float(round(wall, 2)),
             "path": dg.MetadataValue.path(out["path"]),
         })
