@@ -109,7 +109,7 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
                              "chosen on the out-of-fold scores of every labeled row, and a test row's score is the "
                              "copies' mean on a common scale (each copy's logits centred on the median of its held-out "
                              "logits, divided by their std). A single validation split left a fifth of the 254 "
-                             "positives (of ~13 at 5 %) to choose the threshold; on development splits of the training "
+                             "positives (~3 of ~13 at 5 %) to choose the threshold; on development splits of the training "
                              "rows cross-fitting took F1 from 0.727 / 0.704 / 0.762 to 0.781 / 0.775 / 0.803 "
                              "(pretrained / scratch / boosting, all labels) and 0.365 / 0.328 / 0.296 to 0.428 / 0.421 "
                              "/ 0.361 at 5 %",

@@ -50,7 +50,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
                            runtime=runtime)
     scores = predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime)
     threshold = None
-    if task.threshold != "argmax" and n_out == 2 and val is not None:
+    if task.chooses_threshold(n_out) and val is not None:
         threshold = best_f1_threshold(val[1], predictor.predict(val[0], runtime)[:, 1])
     metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
     out = store.asset_dir(asset_path(prefix, task.finetuned_asset))

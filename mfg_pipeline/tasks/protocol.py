@@ -311,7 +311,7 @@ def run_protocol(
     features = {name: view_features(pretrained[name], inputs[name], task.augment, runtime) for name in probed}
     timings["embed"] = time.perf_counter() - t0
     hand = hand_features(dataset) if "baseline" in models else None
-    use_threshold = task.threshold in ("validation", "cross_fit") and n_out == 2
+    use_threshold = task.chooses_threshold(n_out)
     adapt = task.adapt == "target_stats"
 
     def pick(values, pos):

@@ -110,6 +110,10 @@ class TaskSpec:
     def higher_is_better(self) -> bool:
         return _hib(self.metric)
 
+    def chooses_threshold(self, n_outputs: int) -> bool:
+        """Whether the task decides at an F1-optimal threshold (binary tasks only) instead of argmax."""
+        return self.threshold != "argmax" and n_outputs == 2
+
     @property
     def finetuned_asset(self) -> str:
         return f"finetuned_{self.name}"
