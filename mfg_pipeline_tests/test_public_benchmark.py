@@ -1,11 +1,14 @@
-"""The public benchmark's report writer on small synthetic metrics.json dicts (no model runs)."""
+"""The public benchmark's summary and report files on small synthetic metrics.json dicts (no model runs)."""
 
 import json
 import math
 
 import pytest
 
-from benchmarks import public_benchmark as B
+from benchmarks.public.catalogue import ANCHORS, PUBLIC_TASKS, SCRATCH_TARGET_ID
+from benchmarks.public.markdown import render_markdown
+from benchmarks.public.outputs import load_reports, merge_earlier_timings, write_outputs
+from benchmarks.public.summary import build_summary, dataset_times
 
 
 def _report(task, metric, higher_is_better, values, extra=None, **fields):
@@ -52,7 +55,7 @@ def _targets(summary, target_id):
 
 
 def test_fd001_targets_met_missed_and_spread_over_seeds():
-    summary = B.build_summary({"cmapss_fd001_rul": _fd001()})
+    summary = build_summary({"cmapss_fd001_rul": _fd001()})
     [all_labels] = _targets(summary, "fd001_rmse_all")
     assert all_labels["status"] == "met" and all_labels["model"] == "pretrained"
     assert all_labels["value"] == pytest.approx(12.2) and all_labels["n_seeds"] == 3
@@ -67,7 +70,7 @@ def test_fd001_targets_met_missed_and_spread_over_seeds():
     assert stats["pretrained"]["0.1"]["seeds"] == [0, 1, 2]
     assert summary["tasks"]["cmapss_fd001_rul"]["secondary"]["phm08"]["pretrained"]["1"]["mean"] == pytest.approx(260.0)
 
-    md = B.render_markdown(summary)
+    md = render_markdown(summary)
     assert "15.00 ± 0.82" in md and "14.00–16.00" in md  # mean ± std and min–max over seeds
     assert "12.20 ± 0.16" in md and "12.00–12.40" in md
     assert "**MISSED**" in md and "(stretch)" in md
@@ -78,44 +81,44 @@ def test_fd001_targets_met_missed_and_spread_over_seeds():
 def test_fewer_than_three_seeds_is_a_miss():
     report = _fd001()
     report["results"] = [r for r in report["results"] if r["seed"] < 2]
-    [row] = _targets(B.build_summary({"cmapss_fd001_rul": report}), "fd001_rmse_all")
+    [row] = _targets(build_summary({"cmapss_fd001_rul": report}), "fd001_rmse_all")
     assert row["value"] == pytest.approx(12.1) and row["n_seeds"] == 2
     assert row["status"] == "missed" and "only 2 seed(s)" in row["reason"]
 
 
 def test_pretrained_vs_scratch_at_low_fractions_lists_each_comparison():
-    summary = B.build_summary({"cmapss_fd001_rul": _fd001()})
+    summary = build_summary({"cmapss_fd001_rul": _fd001()})
     comps = {(c["model"], c["fraction"]): c for c in summary["scratch_comparisons"]}
     assert set(comps) == {("pretrained", 0.05), ("pretrained", 0.1)}  # 1.0 is not a low fraction
     assert comps[("pretrained", 0.1)]["beats"] is True and comps[("pretrained", 0.1)]["gain"] == pytest.approx(4.0)
     assert comps[("pretrained", 0.1)]["seed_wins"] == 3
     lost = comps[("pretrained", 0.05)]
     assert lost["beats"] is False and lost["gain"] == pytest.approx(-1.0) and lost["seed_wins"] == 0
-    [target] = _targets(summary, B.SCRATCH_TARGET_ID)
+    [target] = _targets(summary, SCRATCH_TARGET_ID)
     assert target["status"] == "missed" and target["n_wins"] == 1 and target["n_comparisons"] == 2
     assert "cmapss_fd001_rul at 0.05: pretrained 21 vs scratch 20" in target["reason"]
-    md = B.render_markdown(summary)
+    md = render_markdown(summary)
     assert "| cmapss_fd001_rul | pretrained | 0.05 | 21.00 | 20.00 | -1.00 | 0/3 | **NO** |" in md
     assert "| cmapss_fd001_rul | pretrained | 0.1 | 15.00 | 19.00 | 4.00 | 3/3 | yes |" in md
 
 
 def test_missing_task_is_reported_missing():
-    summary = B.build_summary({"cmapss_fd001_rul": _fd001(), "neu_surface_defect": None})
+    summary = build_summary({"cmapss_fd001_rul": _fd001(), "neu_surface_defect": None})
     assert summary["missing"] == ["neu_surface_defect"]
     assert summary["tasks"]["neu_surface_defect"]["status"] == "missing"
     neu = [t for t in summary["targets"] if t["task"] == "neu_surface_defect"]
     assert {t["id"] for t in neu} == {"neu_acc_all", "neu_acc_5pct"}
     assert all(t["status"] == "missing" and t["met"] is False for t in neu)
-    [scratch] = _targets(summary, B.SCRATCH_TARGET_ID)
+    [scratch] = _targets(summary, SCRATCH_TARGET_ID)
     assert scratch["met"] is False and "not measured (no report): neu_surface_defect" in scratch["reason"]
-    md = B.render_markdown(summary)
+    md = render_markdown(summary)
     assert "**Missing** (no metrics.json, so nothing is claimed for them): neu_surface_defect." in md
     assert "**Missing**: no `neu_surface_defect/metrics.json`" in md
     assert md.count("**MISSING**") == 2
 
 
 def test_cross_load_pair_table_and_target():
-    summary = B.build_summary({"cwru_cross_load": _cross_load()})
+    summary = build_summary({"cwru_cross_load": _cross_load()})
     task = summary["tasks"]["cwru_cross_load"]
     pairs = task["pairs"]
     assert len(pairs["pairs"]) == 12 and pairs["pairs"][0] == "0->1"
@@ -129,15 +132,15 @@ def test_cross_load_pair_table_and_target():
     assert s["min"] == pytest.approx(per_seed[0]) and s["max"] == pytest.approx(per_seed[2])
     [row] = _targets(summary, "cwru_cross_load")
     assert row["status"] == "met" and row["n_pairs"] == 12  # 0.9617 >= 0.96
-    md = B.render_markdown(summary)
+    md = render_markdown(summary)
     assert "| 0->1 | 0.9800 | 0.8300 | 0.8800 |" in md
     assert "UNLABELED in self-supervised pretraining" in md  # the transductive use of target signals is stated
 
-    low = B.build_summary({"cwru_cross_load": _cross_load(offset=-0.02)})
+    low = build_summary({"cwru_cross_load": _cross_load(offset=-0.02)})
     [row] = _targets(low, "cwru_cross_load")
     assert row["status"] == "missed" and row["value"] == pytest.approx(sum(per_seed) / 3 - 0.02)
 
-    partial = B.build_summary({"cwru_cross_load": _cross_load(n_pairs=11)})
+    partial = build_summary({"cwru_cross_load": _cross_load(n_pairs=11)})
     [row] = _targets(partial, "cwru_cross_load")
     assert row["status"] == "missed" and "only 11 of 12 load pairs" in row["reason"]
 
@@ -147,34 +150,34 @@ def test_excavator_against_the_baseline_and_universal_judged_separately():
         ("pretrained", 1.0): [0.80, 0.78, 0.79], ("pretrained", 0.1): [0.60, 0.62, 0.61],
         ("baseline", 1.0): [0.77, 0.77, 0.77], ("baseline", 0.1): [0.65, 0.65, 0.65],
         ("scratch", 0.1): [0.40, 0.41, 0.42]})
-    summary = B.build_summary({"excavator_major_system": report})
+    summary = build_summary({"excavator_major_system": report})
     [f1] = _targets(summary, "excavator_f1_all")
     assert f1["status"] == "met" and f1["value"] == pytest.approx(0.79)
     [b100] = _targets(summary, "excavator_vs_baseline_all")
     assert b100["status"] == "met" and b100["baseline"] == pytest.approx(0.77)
     [b10] = _targets(summary, "excavator_vs_baseline_10pct")
     assert b10["status"] == "missed" and b10["value"] == pytest.approx(0.61)
-    [scratch] = _targets(summary, B.SCRATCH_TARGET_ID)
+    [scratch] = _targets(summary, SCRATCH_TARGET_ID)
     assert scratch["status"] == "met" and scratch["n_wins"] == 1
 
     sensor = _report("ai4i_machine_failure", "f1", True, {
         ("pretrained", 1.0): [0.80, 0.81, 0.82], ("universal", 1.0): [0.86, 0.87, 0.88]},
         extra={("pretrained", 1.0): {"auroc": [0.95, 0.96, 0.97], "pr_auc": [0.7, 0.7, 0.7]}})
-    rows = {t["model"]: t for t in _targets(B.build_summary({"ai4i_machine_failure": sensor}), "ai4i_f1_all")}
+    rows = {t["model"]: t for t in _targets(build_summary({"ai4i_machine_failure": sensor}), "ai4i_f1_all")}
     assert rows["pretrained"]["status"] == "missed" and rows["universal"]["status"] == "met"
 
 
 def test_anchors_beside_our_numbers_and_leakage_warning():
-    summary = B.build_summary({"cmapss_fd001_rul": _fd001(), "neu_surface_defect": None})
+    summary = build_summary({"cmapss_fd001_rul": _fd001(), "neu_surface_defect": None})
     rows = [a for a in summary["anchor_rows"] if a["task"] == "cmapss_fd001_rul"]
     dast = next(a for a in rows if a["anchor"].startswith("DAST"))
     assert dast["value"] == 11.43 and dast["score"] == 203 and dast["approx"] is True
     assert dast["ours"]["pretrained"] == pytest.approx(12.2) and dast["ours_score"]["pretrained"] == pytest.approx(260.0)
-    assert {a["anchor"] for a in rows} == set(B.ANCHORS["cmapss"]["models"])
-    md = B.render_markdown(summary)
+    assert {a["anchor"] for a in rows} == set(ANCHORS["cmapss"]["models"])
+    md = render_markdown(summary)
     assert "| cmapss_fd001_rul | DAST transformer (2022) | ~11.43 / score 203 | 12.20 / score 260 |" in md
     assert not summary["warnings"]
-    leaky = B.build_summary({"cmapss_fd001_rul": _fd001(pre_all=(8.0, 8.1, 8.2))})
+    leaky = build_summary({"cmapss_fd001_rul": _fd001(pre_all=(8.0, 8.1, 8.2))})
     assert any("leakage" in w for w in leaky["warnings"])
 
 
@@ -191,18 +194,18 @@ def test_timings_per_step_and_dataset_and_files(tmp_path):
                     "plant": "cwru", "seconds": 100.0, "runs": 1, "status": "SUCCESS"}],
                "model_runs_s": {"cwru": 150.0}, "total_s": 430.0}
     meta = {"command": "python -m benchmarks.public_benchmark --only cwru", "device": {"cpus": 2, "cuda_available": False}}
-    summary = B.build_summary({"cwru_cross_load": _cross_load(), "cwru_within_load": None}, timings, meta,
+    summary = build_summary({"cwru_cross_load": _cross_load(), "cwru_within_load": None}, timings, meta,
                               {"cwru_cross_load": {"curve": "cwru/cwru_cross_load/label_efficiency.png",
                                                    "metrics_json": "cwru/cwru_cross_load/metrics.json", "fresh": True}})
     assert summary["timings"]["datasets"]["cwru"] == {"data_steps_s": 35.5, "model_wall_s": 150.0, "total_s": 185.5}
-    md = B.render_markdown(summary)
+    md = render_markdown(summary)
     assert "| cwru | 35.5 s | 150.0 s | 185.5 s |" in md
     assert "| public data half | cwru/raw_sensor_readings | 30.0 | 7 | SUCCESS |" in md
     assert "| **total** | **430.0 s** | | |" in md
     assert "](cwru/cwru_cross_load/label_efficiency.png)" in md
     assert "cpus 2" in md and "device cpu" in md
 
-    md_path, json_path = B.write_outputs(tmp_path, summary)
+    md_path, json_path = write_outputs(tmp_path, summary)
     loaded = atomic.read_json(json_path)
     assert loaded["tasks"]["cwru_cross_load"]["stats"]["pretrained"]["1"]["n"] == 3
     assert loaded["missing"] == ["cwru_within_load"]
@@ -216,7 +219,7 @@ def test_load_reports_reads_each_tasks_report_folder(tmp_path):
     atomic.write_json(tmp_path / "cmapss_fd001_rul" / "metrics.json", _fd001())
     (tmp_path / "cmapss_fd001_rul" / "label_efficiency.png").write_bytes(b"png")
     atomic.write_json(tmp_path / "neu_surface_defect" / "metrics.json", {"task": "neu_surface_defect"})
-    reports, infos = B.load_reports(tmp_path, ["cmapss_fd001_rul", "neu_surface_defect", "ai4i_machine_failure"],
+    reports, infos = load_reports(tmp_path, ["cmapss_fd001_rul", "neu_surface_defect", "ai4i_machine_failure"],
                                     since=0.0)
     assert reports["cmapss_fd001_rul"]["task"] == "cmapss_fd001_rul" and reports["ai4i_machine_failure"] is None
     assert infos["cmapss_fd001_rul"]["curve"] == "cmapss_fd001_rul/label_efficiency.png"
@@ -226,12 +229,10 @@ def test_load_reports_reads_each_tasks_report_folder(tmp_path):
     from mfg_pipeline.assets.evaluation import report_path
     from mfg_pipeline.tasks.registry import get_task
 
-    assert all(report_path(get_task(t), B.PUBLIC_TASKS[t]["plant"]) == t for t in B.PUBLIC_TASKS)
+    assert all(report_path(get_task(t), PUBLIC_TASKS[t]["plant"]) == t for t in PUBLIC_TASKS)
 
 
 def test_an_only_run_keeps_the_other_datasets_times_from_the_earlier_report(tmp_path):
-    from benchmarks.public_benchmark import dataset_times, merge_earlier_timings
-
     earlier = {"timings": {"model_runs_s": {"neu": 300.0, "cwru": 100.0},
                            "dagster_steps": [{"phase": "public data half", "plant": "neu", "seconds": 20.0},
                                              {"phase": "public data half", "plant": "cwru", "seconds": 10.0}]}}

@@ -1,0 +1,63 @@
+"""The benchmark's files: the task reports it reads, the summary files it writes (atomically)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks.public.markdown import render_markdown
+from mfg_pipeline.storage import atomic
+
+def find_report(reports_dir: Path, task: str) -> Path | None:
+    """``<reports>/<task>/metrics.json``: where the evaluation asset of a plant-bound task writes
+    (``assets.evaluation.report_path``; every public task is bound to its plant)."""
+    path = Path(reports_dir) / task / "metrics.json"
+    return path if path.is_file() else None
+
+
+def load_reports(reports_dir: Path, tasks: list[str], since: float | None = None,
+                 ) -> tuple[dict[str, dict | None], dict[str, dict]]:
+    """task -> report (None when missing or unreadable), and task -> info (paths relative to
+    ``reports_dir``, fresh = written after ``since``)."""
+    reports: dict[str, dict | None] = {}
+    infos: dict[str, dict] = {}
+    for task in tasks:
+        path = find_report(reports_dir, task)
+        if path is None:
+            reports[task] = None
+            continue
+        try:
+            reports[task] = atomic.read_json(path)
+        except (OSError, ValueError):
+            reports[task] = None
+            continue
+        rel = path.parent.relative_to(reports_dir).as_posix()
+        curve = path.parent / "label_efficiency.png"
+        infos[task] = {"metrics_json": f"{rel}/metrics.json", "curve": f"{rel}/label_efficiency.png" if curve.exists() else None,
+                       "fresh": None if since is None else path.stat().st_mtime >= since,
+                       "written": datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
+    return reports, infos
+
+
+def merge_earlier_timings(timings: dict[str, Any], previous_json: Path, plants: set[str]) -> dict[str, Any]:
+    """This run's timings plus, for the plants it did not run, the per-dataset times an earlier
+    run recorded (its Dagster steps marked ``earlier_run``), so a report built from several
+    ``--only`` runs keeps each dataset's measured time."""
+    try:
+        previous = json.loads(Path(previous_json).read_text(encoding="utf-8")).get("timings", {})
+    except (OSError, ValueError):
+        return timings
+    return {**timings,
+            "model_runs_s": {**{p: v for p, v in previous.get("model_runs_s", {}).items() if p not in plants},
+                             **timings.get("model_runs_s", {})},
+            "dagster_steps": [*timings.get("dagster_steps", []),
+                              *({**s, "earlier_run": True} for s in previous.get("dagster_steps", [])
+                                if s.get("plant") and s["plant"] not in plants)]}
+
+
+def write_outputs(reports_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
+    md = atomic.write_text(Path(reports_dir) / "public_benchmark.md", render_markdown(summary))
+    js = atomic.write_json(Path(reports_dir) / "public_benchmark.json", summary)
+    return md, js
