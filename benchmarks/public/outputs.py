@@ -10,6 +10,9 @@ from typing import Any
 from benchmarks.public.markdown import render_markdown
 from mfg_pipeline.storage import atomic
 
+SUMMARY_MD, SUMMARY_JSON = "public_benchmark.md", "public_benchmark.json"  # in the public profile's reports dir
+
+
 def find_report(reports_dir: Path, task: str) -> Path | None:
     """``<reports>/<task>/metrics.json``: where the evaluation asset of a plant-bound task writes
     (``assets.evaluation.report_path``; every public task is bound to its plant)."""
@@ -41,13 +44,20 @@ def load_reports(reports_dir: Path, tasks: list[str], since: float | None = None
     return reports, infos
 
 
+def earlier_timings(previous_json: Path) -> dict[str, Any]:
+    """The ``timings`` of the summary an earlier run wrote; empty when there is none (or it cannot be read)."""
+    try:
+        return json.loads(Path(previous_json).read_text(encoding="utf-8")).get("timings", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def merge_earlier_timings(timings: dict[str, Any], previous_json: Path, plants: set[str]) -> dict[str, Any]:
     """This run's timings plus, for the plants it did not run, the per-dataset times an earlier
     run recorded (its Dagster steps marked ``earlier_run``), so a report built from several
     ``--only`` runs keeps each dataset's measured time."""
-    try:
-        previous = json.loads(Path(previous_json).read_text(encoding="utf-8")).get("timings", {})
-    except (OSError, ValueError):
+    previous = earlier_timings(previous_json)
+    if not previous:
         return timings
     return {**timings,
             "model_runs_s": {**{p: v for p, v in previous.get("model_runs_s", {}).items() if p not in plants},
@@ -58,6 +68,6 @@ def merge_earlier_timings(timings: dict[str, Any], previous_json: Path, plants: 
 
 
 def write_outputs(reports_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
-    md = atomic.write_text(Path(reports_dir) / "public_benchmark.md", render_markdown(summary))
-    js = atomic.write_json(Path(reports_dir) / "public_benchmark.json", summary)
+    md = atomic.write_text(Path(reports_dir) / SUMMARY_MD, render_markdown(summary))
+    js = atomic.write_json(Path(reports_dir) / SUMMARY_JSON, summary)
     return md, js

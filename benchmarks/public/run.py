@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.public.outputs import SUMMARY_JSON, earlier_timings
+
 UNIVERSAL_KEY = "universal_sensor_backbone"
 DATA_GROUPS = ("corpus", "labels")  # = mfg_pipeline.runner.DATA_GROUPS (not imported: that imports Dagster)
 BENCH_TAG = "mfg/public_benchmark"
@@ -59,10 +61,7 @@ def _longest_first(names: list[str], previous_json: Path) -> tuple[list[str], bo
     """Plants ordered by their model-half wall time in the last report (unknown ones first), so
     that parallel workers end together instead of waiting on a long plant started last; and
     whether any time was known (a first run keeps the profile's order)."""
-    try:
-        earlier = json.loads(previous_json.read_text()).get("timings", {}).get("model_runs_s", {})
-    except (OSError, ValueError):
-        earlier = {}
+    earlier = earlier_timings(previous_json).get("model_runs_s", {})
     return sorted(names, key=lambda n: -float(earlier.get(n, math.inf))), any(n in earlier for n in names)
 
 
@@ -242,7 +241,7 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
         rest = [k for k in model_keys(None) if k.to_user_string() != UNIVERSAL_KEY]
         if rest:
             jobs["shared"] = rest
-    order, by_time = _longest_first([n for n in jobs if n != "shared"], profile.reports_dir / "public_benchmark.json")
+    order, by_time = _longest_first([n for n in jobs if n != "shared"], profile.reports_dir / SUMMARY_JSON)
     label = {n: "model half: shared assets" if n == "shared" else f"model half: {n}" for n in jobs}
     if args.workers <= 1:
         for name in order:
