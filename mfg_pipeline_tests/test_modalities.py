@@ -231,6 +231,43 @@ def test_patch_dictionary_responses_are_whitened_normalised_patches_dot_atoms():
     assert bb.feature_dim == 2 * 6 * 12 and bool((bb.embed(bb.prepare(S.defect_dataset(3))) >= 0).all())
 
 
+def test_patch_dictionary_vlad_sums_each_atoms_residuals_of_the_whitened_patches():
+    spec = get_modality("image")
+    bb = spec.build(S.image_corpus(16), **DICTIONARY, encoding="vlad")
+    enc = bb.encoder
+    x = bb._to_float(bb.prepare(S.defect_dataset(2)))[:1]
+    # by hand, scale 1 (every position): unit whitened patches, nearest atom, residual sums,
+    # signed square roots, each atom's sum and then the whole block at unit norm
+    patches = torch.stack([x[0, 0, r:r + 5, c:c + 5].reshape(-1) for r in range(x.shape[-2] - 4)
+                           for c in range(x.shape[-1] - 4)]).double()
+    z = (patches - patches.mean(1, keepdim=True)) / (patches.var(1, keepdim=True) + 0.01).sqrt()
+    z = torch.nn.functional.normalize(z @ enc.whiten0.double(), dim=1)
+    atoms = torch.nn.functional.normalize(enc.atoms[0].detach().double(), dim=1)
+    nearest = (z @ atoms.T).argmax(1)
+    sums = torch.stack([(z[nearest == k] - atoms[k]).sum(0) for k in range(len(atoms))])
+    sums = torch.nn.functional.normalize(sums.sign() * sums.abs().sqrt(), dim=1)
+    direct = torch.nn.functional.normalize(sums.reshape(-1), dim=0)
+    assert torch.allclose(enc._vlad(x, 0)[0].double(), direct, atol=1e-4)
+    feats = bb.embed(bb.prepare(S.defect_dataset(3)))
+    assert bb.feature_dim == 2 * 12 * 25 == feats.shape[1]
+    assert torch.allclose(feats.reshape(3, 2, -1).norm(dim=-1), torch.ones(3, 2), atol=1e-5)  # a unit block per scale
+    assert torch.allclose(enc(x), enc(x + 0.1), atol=1e-4)  # a brightness offset changes no normalised patch
+    # the scratch twin trains its atoms through the residuals, with finite gradients even for an
+    # atom that no patch is nearest to
+    twin = bb.fresh(seed=1)
+    with torch.no_grad():
+        twin.encoder.atoms[0][0] = torch.ones(25)  # flat: orthogonal to every zero-mean patch
+    images = bb.prepare(S.defect_dataset(4)).float() / 255
+    unit = torch.nn.functional.normalize(twin.encoder.atoms[0].detach(), dim=1)
+    patches = torch.nn.functional.unfold(images, 5).transpose(1, 2)
+    assert not ((patches - patches.mean(-1, keepdim=True)) @ unit.T).argmax(-1).eq(0).any()
+    twin(images).sum().backward()
+    grads = [a.grad for a in twin.encoder.atoms]
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+    with pytest.raises(ValueError, match="encoding"):
+        spec.backbone_cls({**DICTIONARY, "encoding": "fisher"})
+
+
 def test_patch_dictionary_fits_the_corpus_better_than_random_atoms_and_round_trips(tmp_path):
     spec = get_modality("image")
     corpus = S.image_corpus(16)

@@ -383,7 +383,7 @@ def test_neu_backbone_is_a_patch_dictionary_whose_scratch_twin_trains_its_atoms(
     from mfg_pipeline_tests import synthetic as S
 
     overrides = PLANTS["neu"].pretrain["image"]
-    assert overrides["model"]["arch"] == "patch_dictionary"
+    assert overrides["model"]["arch"] == "patch_dictionary" and overrides["model"]["encoding"] == "vlad"
     model = {**overrides["model"], "image_size": 32, "atoms": 8, "scales": [1, 2]}  # tiny: seconds on a CPU
     backbone, _ = get_modality("image").pretrain(S.image_corpus(16), steps=2, lr=overrides["lr"], model_overrides=model)
     task = replace(get_task("neu_surface_defect"), seeds=(0,), label_fractions=(1.0,), steps=3, eval_every=0)

@@ -37,12 +37,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "standardize": "image",  # image: per-image mean/std (lighting-invariant) | fixed: (x-0.5)/0.25
     "multi_scale": True,  # features: global-average-pooled maps of every stage, concatenated
     # arch "patch_dictionary": patch size, atoms per scale, downsampling factors, the patch step
-    # per scale (None: 1 at every scale), response threshold
+    # per scale (None: 1 at every scale), response threshold, encoding (``patch_dictionary``)
     "patch": 7,
     "atoms": 256,
     "scales": [2, 4],
     "strides": None,
     "alpha": 0.25,
+    "encoding": "pooled",
 }
 DICTIONARY = "patch_dictionary"
 
@@ -77,7 +78,7 @@ class ImageBackbone(Backbone):
         super().__init__(config)
         if config["arch"] == DICTIONARY:
             self.encoder = PatchDictionary(config["patch"], config["atoms"], tuple(config["scales"]), config["alpha"],
-                                           config["strides"])
+                                           config["strides"], config["encoding"])
             self.feature_dim = self.encoder.feature_dim
             return
         self.encoder = _strip_head(torchvision.models.get_model(config["arch"], weights=None))

@@ -313,6 +313,21 @@ PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 PROBE_MAX_BASIS = 384
 
 
+def leading_directions(x: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` leading right singular vectors of ``x`` [n, d] as rows [k, d] (``k <= min(n, d)``),
+    from the eigenvectors of the smaller Gram matrix: the same subspace as an SVD's, at a fraction
+    of its cost on this CPU (10,800 x 6,272 NEU rows: ~75 s against ~10 min for ``numpy.linalg.svd``,
+    which also factors the directions that are then dropped)."""
+    import scipy.linalg
+
+    n, d = x.shape
+    if n >= d:
+        return scipy.linalg.eigh(x.T @ x, subset_by_index=[d - k, d - 1])[1][:, ::-1].T
+    values, left = scipy.linalg.eigh(x @ x.T, subset_by_index=[n - k, n - 1])
+    # v = X^T u / s for each left singular vector u
+    return (x.T @ (left[:, ::-1] / np.sqrt(np.maximum(values[::-1], np.finfo(x.dtype).tiny)))).T
+
+
 def probe_folds(y: np.ndarray, groups: np.ndarray, seed: int, max_folds: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified CV folds of the probe's rows, as many as the rarest validated class has labeled
     inputs (at most ``max_folds``); none (the prior ``C``) when fewer than two classes have two.
@@ -417,8 +432,10 @@ def fit_probe(
                 if not settings.standardize:
                     xf = scipy.sparse.csr_matrix(xs)
                 else:
-                    large = min(n, d) > PROBE_MAX_BASIS
-                    basis = np.linalg.svd(xs, full_matrices=False)[2][:PROBE_MAX_BASIS] if n < d or large else None
+                    if min(n, d) > PROBE_MAX_BASIS:
+                        basis = leading_directions(xs, PROBE_MAX_BASIS)
+                    else:
+                        basis = np.linalg.svd(xs, full_matrices=False)[2] if n < d else None
                     xf = xs @ basis.T if basis is not None else xs
                 cv = probe_folds(y, groups, settings.seed)
                 if cv:
