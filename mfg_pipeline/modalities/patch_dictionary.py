@@ -12,8 +12,8 @@ atom by a dot product. Two encodings of those matches:
   ``patch - atom`` are summed per atom (VLAD, Jegou et al. 2010), with signed square roots and
   each atom's sum L2-normalised (Arandjelovic & Zisserman 2013), ``atoms * patch**2`` per scale:
   *how* the patches of an atom's cell differ from it, which the occurrence counts lose. On NEU
-  with 11 labeled images per class (development data, below) this is what separates pitted
-  surface from inclusion and rolled-in scale.
+  with 11 labeled images per class it raised the probe's accuracy from 0.896 to 0.935
+  (development data: ``profiles``).
 
 Learning the dictionary is closed-form and fast on a CPU (100,000 patches, 20 Lloyd
 iterations: ~6 s); ``objective`` is the same k-means objective for gradient steps. Surface
