@@ -37,7 +37,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "standardize": "image",  # image: per-image mean/std (lighting-invariant) | fixed: (x-0.5)/0.25
     "multi_scale": True,  # features: global-average-pooled maps of every stage, concatenated
     # arch "patch_dictionary": patch size, atoms per scale, downsampling factors, the patch step
-    # per scale (None: 1 at every scale), response threshold, encoding (``patch_dictionary``)
+    # per scale (None: 1 at every scale), response threshold, how matches become features
+    # ("pooled" | "vlad": see ``patch_dictionary``)
     "patch": 7,
     "atoms": 256,
     "scales": [2, 4],

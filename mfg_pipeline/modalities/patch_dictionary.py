@@ -34,6 +34,12 @@ ENCODINGS = ("pooled", "vlad")
 ROOT_EPS = 1e-6  # signed square root: keeps the gradient finite where an atom has no patch (scratch twin)
 
 
+def _standardise(patches: torch.Tensor) -> torch.Tensor:
+    """Each patch (the last dimension) at mean 0 and variance 1 (floored)."""
+    patches = patches - patches.mean(dim=-1, keepdim=True)
+    return patches / (patches.var(dim=-1, keepdim=True) + VARIANCE_FLOOR).sqrt()
+
+
 class PatchDictionary(nn.Module):
     def __init__(self, patch: int, atoms: int, scales: tuple[int, ...], alpha: float,
                  strides: tuple[int, ...] | list[int] | None = None, encoding: str = "pooled"):
@@ -59,6 +65,11 @@ class PatchDictionary(nn.Module):
         # atom . (W p) = (W atom) . p for the symmetric ZCA matrix W
         return (F.normalize(self.atoms[i], dim=1) @ self._whiten(i)).view(-1, 1, self.patch, self.patch)
 
+    def _unit_whitened(self, patches: torch.Tensor, i: int) -> torch.Tensor:
+        """Standardised patches (last dimension) whitened with scale ``i``'s ZCA, at unit norm:
+        what the atoms are learnt on."""
+        return F.normalize(patches @ self._whiten(i), dim=-1)
+
     def _scaled(self, x: torch.Tensor, i: int) -> torch.Tensor:
         s = self.scales[i]
         return F.avg_pool2d(x, s) if s > 1 else x
@@ -78,31 +89,29 @@ class PatchDictionary(nn.Module):
     def _vlad(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """VLAD of the whitened unit patches of ``x`` [B, 1, H, W] (every ``stride``-th
         position): [B, atoms * patch**2], unit norm."""
-        p = self.patch
-        z = F.unfold(x, p, stride=self.strides[i]).transpose(1, 2)  # [B, positions, p*p]
-        z = z - z.mean(dim=-1, keepdim=True)
-        z = F.normalize((z / (z.var(dim=-1, keepdim=True) + VARIANCE_FLOOR).sqrt()) @ self._whiten(i), dim=-1)
+        patches = F.unfold(x, self.patch, stride=self.strides[i]).transpose(1, 2)  # [B, positions, p*p]
+        z = self._unit_whitened(_standardise(patches), i)
         atoms = F.normalize(self.atoms[i], dim=1)
         nearest = F.one_hot((z @ atoms.T).argmax(dim=-1), len(atoms)).to(z.dtype)  # [B, positions, atoms]
         v = nearest.transpose(1, 2) @ z - nearest.sum(dim=1).unsqueeze(-1) * atoms  # residual sums
         v = F.normalize(v.sign() * (v.abs() + ROOT_EPS).sqrt(), dim=-1)
         return F.normalize(v.flatten(1), dim=1)
 
+    def _pooled(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """Each atom's mean and max thresholded response over ``x`` [B, 1, H, W] and its mean per
+        quadrant: [B, 6 * atoms]."""
+        f = F.relu(self._responses(x, i) - self.alpha)
+        h, w = f.shape[-2] // 2, f.shape[-1] // 2
+        quadrants = (f[..., :h, :w], f[..., :h, w:], f[..., h:, :w], f[..., h:, w:])
+        return torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3)), *(q.mean(dim=(2, 3)) for q in quadrants)], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: [B, 1, H, W] grey levels in 0..1 -> [B, feature_dim]."""
+        encode = self._vlad if self.encoding == "vlad" else self._pooled
         out = []
         for start in range(0, x.shape[0], CHUNK):
             xb = x[start:start + CHUNK]
-            feats = []
-            for i in range(len(self.scales)):
-                if self.encoding == "vlad":
-                    feats.append(self._vlad(self._scaled(xb, i), i))
-                    continue
-                f = F.relu(self._responses(self._scaled(xb, i), i) - self.alpha)
-                h, w = f.shape[-2] // 2, f.shape[-1] // 2
-                quadrants = (f[..., :h, :w], f[..., :h, w:], f[..., h:, :w], f[..., h:, w:])
-                feats += [f.mean(dim=(2, 3)), f.amax(dim=(2, 3)), *(q.mean(dim=(2, 3)) for q in quadrants)]
-            out.append(torch.cat(feats, dim=1))
+            out.append(torch.cat([encode(self._scaled(xb, i), i) for i in range(len(self.scales))], dim=1))
         return torch.cat(out)
 
     def _patches(self, x: torch.Tensor, i: int, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -115,9 +124,8 @@ class PatchDictionary(nn.Module):
         offsets = torch.arange(p)
         rows = (row[:, None] + offsets)[:, :, None].expand(n, p, p)
         cols = (col[:, None] + offsets)[:, None, :].expand(n, p, p)
-        patches = xs[:, 0][img[:, None, None].to(xs.device), rows.to(xs.device), cols.to(xs.device)].reshape(n, -1)
-        patches = patches - patches.mean(dim=1, keepdim=True)
-        return patches / (patches.var(dim=1, keepdim=True) + VARIANCE_FLOOR).sqrt()
+        patches = xs[:, 0][img[:, None, None].to(xs.device), rows.to(xs.device), cols.to(xs.device)]
+        return _standardise(patches.reshape(n, -1))
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, gen: torch.Generator, patches: int = 100_000, iterations: int = 20) -> None:
@@ -141,6 +149,6 @@ class PatchDictionary(nn.Module):
         """Spherical k-means loss on random patches of ``x``: 1 - mean cosine to the nearest atom."""
         losses = []
         for i in range(len(self.scales)):
-            z = F.normalize(self._patches(x, i, patches, gen) @ self._whiten(i), dim=1)
+            z = self._unit_whitened(self._patches(x, i, patches, gen), i)
             losses.append(1 - (z @ F.normalize(self.atoms[i], dim=1).T).amax(dim=1).mean())
         return torch.stack(losses).mean()
