@@ -39,7 +39,8 @@ if __package__ in (None, ""):  # ``python benchmarks/public_benchmark.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.public.catalogue import PLANTS, PUBLIC_TASKS  # noqa: E402
-from benchmarks.public.outputs import SUMMARY_JSON, load_reports, merge_earlier_timings, write_outputs  # noqa: E402
+from benchmarks.public.outputs import (  # noqa: E402
+    SUMMARY_JSON, carried_timings, load_reports, merge_earlier_timings, write_outputs)
 from benchmarks.public.run import device_info, run_benchmark  # noqa: E402
 from benchmarks.public.summary import build_summary  # noqa: E402
 
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             ok = False
             timings.setdefault("steps", []).append({"name": "benchmark", "wall_s": round(time.time() - since, 2),
                                                     "status": "FAILED", "note": f"{type(exc).__name__}: {exc}"})
-    if args.only and not args.report_only:
+    if args.report_only:
+        timings = carried_timings(reports_dir / SUMMARY_JSON)
+    elif args.only:
         timings = merge_earlier_timings(timings, reports_dir / SUMMARY_JSON, set(args.only))
     reports, infos = load_reports(reports_dir, tasks, since)
     command = "python -m benchmarks.public_benchmark" + (f" {' '.join(argv)}" if argv else

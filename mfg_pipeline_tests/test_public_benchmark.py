@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.public.catalogue import ANCHORS, PUBLIC_TASKS, SCRATCH_TARGET_ID
 from benchmarks.public.markdown import render_markdown
-from benchmarks.public.outputs import load_reports, merge_earlier_timings, write_outputs
+from benchmarks.public.outputs import carried_timings, load_reports, merge_earlier_timings, write_outputs
 from benchmarks.public.summary import build_summary, dataset_times
 
 
@@ -245,3 +245,25 @@ def test_an_only_run_keeps_the_other_datasets_times_from_the_earlier_report(tmp_
     assert times["neu"]["total_s"] == 320.0  # carried over
     assert all(s.get("earlier_run") for s in merged["dagster_steps"] if s["plant"] == "neu")
     assert merge_earlier_timings(now, tmp_path / "absent.json", {"cwru"}) == now
+
+
+def test_a_report_only_re_render_keeps_the_earlier_runs_times_and_says_whose_they_are(tmp_path):
+    timings = {"steps": [{"name": "model half: neu", "wall_s": 744.0, "status": "SUCCESS"}], "total_s": 2916.0,
+               "model_runs_s": {"neu": 744.0}}
+    first = write_outputs(tmp_path, build_summary({"cmapss_fd001_rul": _fd001()}, timings,
+                                                  {"command": "python -m benchmarks.public_benchmark",
+                                                   "generated": "2026-12-06T10:00:00+00:00"}))[1]
+    carried = carried_timings(first)
+    assert carried["carried_from"] == {"command": "python -m benchmarks.public_benchmark",
+                                       "generated": "2026-12-06T10:00:00+00:00"}
+    summary = build_summary({"cmapss_fd001_rul": _fd001()}, carried,
+                            {"command": "python -m benchmarks.public_benchmark --report-only",
+                             "generated": "2026-12-06T11:00:00+00:00"})
+    md = render_markdown(summary)
+    assert "| model half: neu | 744.0 s | SUCCESS |" in md and "**2916.0 s**" in md
+    assert "python -m benchmarks.public_benchmark`, 2026-12-06T10:00:00+00:00): this invocation only re-rendered" in md
+    assert summary["timings"]["datasets"]["neu"]["model_wall_s"] == 744.0
+    # a second re-render still names the run that measured them, not the first re-render
+    second = write_outputs(tmp_path, summary)[1]
+    assert carried_timings(second)["carried_from"]["generated"] == "2026-12-06T10:00:00+00:00"
+    assert carried_timings(tmp_path / "absent.json") == {}

@@ -40,6 +40,10 @@ def _timing_lines(summary: dict[str, Any]) -> list[str]:
                      ", ".join(f"{k} {v}" for k, v in d.items()) for d in device.get("reports", []))
                     if device.get("reports") else "") + ".")
     lines.append("")
+    if timings.get("carried_from"):
+        origin = timings["carried_from"]
+        lines += [f"These times are those of the run that wrote the earlier report (`{origin.get('command')}`, "
+                  f"{origin.get('generated')}): this invocation only re-rendered it and ran nothing.", ""]
     if timings.get("steps"):
         lines += ["| step | wall | status | note |", "|---|---:|---|---|"]
         for s in timings["steps"]:
@@ -48,7 +52,7 @@ def _timing_lines(summary: dict[str, Any]) -> list[str]:
             lines.append(f"| **total** | **{timings['total_s']:.1f} s** | | |")
         lines.append("")
     else:
-        lines += ["No step ran in this invocation (report re-rendered from existing metrics.json).", ""]
+        lines += ["No step ran in this invocation, and no earlier report recorded any.", ""]
     if timings.get("datasets"):
         lines += ["Per dataset: the data half's steps ran inside shared partition runs (one per day, all plants, "
                   "in parallel workers): their seconds are summed over steps; the model half is the plant's own "

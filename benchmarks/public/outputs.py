@@ -67,6 +67,22 @@ def merge_earlier_timings(timings: dict[str, Any], previous_json: Path, plants: 
                                 if s.get("plant") and s["plant"] not in plants)]}
 
 
+def carried_timings(previous_json: Path) -> dict[str, Any]:
+    """For a re-render that runs nothing: the timings of the summary an earlier run wrote, with
+    ``carried_from`` naming that run (kept through further re-renders), so the wall-time section
+    survives and says whose it is. Empty when there is none."""
+    try:
+        previous = json.loads(Path(previous_json).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    timings = previous.get("timings") or {}
+    if not timings.get("steps"):
+        return {}
+    meta = previous.get("meta") or {}
+    origin = timings.get("carried_from") or {"command": meta.get("command"), "generated": previous.get("generated")}
+    return {**timings, "carried_from": origin}
+
+
 def write_outputs(reports_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     md = atomic.write_text(Path(reports_dir) / SUMMARY_MD, render_markdown(summary))
     js = atomic.write_json(Path(reports_dir) / SUMMARY_JSON, summary)
