@@ -64,7 +64,12 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
                            "their test accuracy, and the augmentation was adopted after a measurement on the test "
                            "split (benchmark: +0.012/+0.009/+0.004 at 5/10/100 %), so its numbers are slightly optimistic; "
                            "the VLAD encoding (64 atoms) replaced per-atom response statistics (256 atoms) on development "
-                           "data only (a held-out quarter of the TRAIN images), before its test accuracy was seen"],
+                           "data only (a held-out quarter of the TRAIN images), before its test accuracy was seen",
+                           "at 5 and 10 % the pretrained model's probe also self-trains on the TRAIN images the "
+                           "fraction leaves unlabeled (4 rounds; each round the most confident predictions per class "
+                           "join as labels, up to 80 % of those images; unlabeled images, as pretraining uses them); "
+                           "the scratch twin and the baseline learn from the labels only; metrics.json keeps the "
+                           "probe of the labels alone as labels_only_accuracy; adopted on development data only"],
     "ai4i_machine_failure": ["the failure-mode columns (TWF, HDF, PWF, OSF, RNF) are not features (they leak the "
                              "target); F1 of 'Machine failure' at a threshold chosen on held-out labels of the "
                              "training split; AUROC and PR-AUC reported because of the ~3.4 % positive rate",

@@ -311,6 +311,9 @@ def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndar
 PROBE_CS = tuple(float(c) for c in np.logspace(-3, 1, 5))
 PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 PROBE_MAX_BASIS = 384
+# Self-training ends with this share of the unlabeled pool pseudo-labeled: the least confident
+# fifth, where most wrong guesses are, never joins.
+SELF_TRAINING_SHARE = 0.8
 
 
 def leading_directions(x: np.ndarray, k: int) -> np.ndarray:
@@ -461,3 +464,32 @@ def fit_probe(
                 train_loss = float(-np.mean(np.log(proba[np.arange(n), np.searchsorted(model.classes_, y)] + 1e-12)))
     result = LoopResult(history=[train_loss], steps_done=0, best_value=next(iter(info.values()), None))
     return Predictor(TaskModel(body, head), settings.kind, result)
+
+
+def self_trained_probe(features: torch.Tensor, y: np.ndarray, pool: torch.Tensor, settings: HeadSettings,
+                       rounds: int, share: float = SELF_TRAINING_SHARE) -> tuple[Predictor, Predictor]:
+    """Closed-form probe on labeled ``features`` ``[copies, n, d]``, then ``rounds`` rounds of
+    self-training on the unlabeled ``pool`` ``[copies, m, d]``: each round the current probe
+    scores every pool input (softmax averaged over its copies), and the most confident inputs
+    of each predicted class join the labeled ones with that class as label, per class in
+    proportion to its share of the labels, growing evenly to ``share`` of the pool by the last
+    round. The probe is refitted from scratch each round (its CV chooses C again).
+    Returns (the self-trained probe, the probe of the labels alone)."""
+    y = np.asarray(y)
+    labels_only = predictor = fit_probe(None, features, y, settings)
+    m = pool.shape[1]
+    if rounds <= 0 or m == 0:
+        return predictor, labels_only
+    prior = np.bincount(y, minlength=settings.n_outputs) / len(y)
+    for r in range(1, rounds + 1):
+        proba = np.mean([predictor.predict(pool[c]) for c in range(pool.shape[0])], axis=0)
+        confidence, guess = proba.max(1), proba.argmax(1)
+        picked = []
+        for c in np.flatnonzero(prior):
+            members = np.flatnonzero(guess == c)
+            take_n = int(round(m * prior[c] * share * r / rounds))
+            picked.append(members[np.argsort(-confidence[members], kind="stable")][:take_n])
+        chosen = np.concatenate(picked)
+        predictor = fit_probe(None, torch.cat([features.float(), pool[:, chosen].float()], dim=1),
+                              np.concatenate([y, guess[chosen]]), settings)
+    return predictor, labels_only

@@ -36,6 +36,9 @@ Variants set per TaskSpec (the public benchmarks' protocols):
   copies' scores (on one scale: ``common_scale``). With a rare positive class a single
   validation split leaves a fifth of the positives to choose the threshold and takes them from
   training; cross-fitting uses each of them for both.
+- ``self_training_rounds``: a probed pretrained backbone's probe also learns from the TRAIN
+  inputs the fraction leaves unlabeled, by self-training (``heads.self_trained_probe``): the way
+  a plant uses the images it has not labeled. The scratch twin and the baseline use labels only.
 - ``augment``: the neural models train on label-preserving copies of the labeled inputs
   (NEU: the 8 rotations/reflections); the classical baseline fits its hand features as they are.
 """
@@ -53,7 +56,7 @@ import torch
 from mfg_pipeline.modalities.base import Backbone, take
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.baselines import Baseline, hand_features
-from mfg_pipeline.tasks.heads import HeadSettings, Predictor, train_head, view_features
+from mfg_pipeline.tasks.heads import HeadSettings, Predictor, self_trained_probe, train_head, view_features
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.registry import TaskSpec
 from mfg_pipeline.training.device import Runtime
@@ -272,7 +275,7 @@ def experiments(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray) -> list[
                      if task.threshold == "cross_fit" else None)
             fit, val = (sub, None) if folds else hold_out_validation(task, dataset, y, sub, seed)
             out.append({"seed": seed, "fraction": float(fraction), "labeled": sub, "fit": fit, "val": val,
-                        "folds": folds, "test": test_pos, "extra": {}})
+                        "folds": folds, "test": test_pos, "unlabeled": np.setdiff1d(train_pos, sub), "extra": {}})
     return out
 
 
@@ -321,9 +324,11 @@ def run_protocol(
         return scores[:, 1]
 
     def train_and_score(model_name: str, seed: int, sub: np.ndarray, fit_pos: np.ndarray, val_pos: np.ndarray | None,
-                        test_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
-        """One model trained on ``fit_pos`` (validated on ``val_pos``): its scores of the test and
-        the validation positions, and what its training did."""
+                        test_pos: np.ndarray, pool_pos: np.ndarray | None = None,
+                        ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+        """One model trained on ``fit_pos`` (validated on ``val_pos``; a probed pretrained backbone
+        self-trains on the unlabeled ``pool_pos`` when the task says so): its scores of the test
+        and the validation positions, and what its training did."""
         if model_name == "baseline":
             # with a threshold to choose, the baseline too must leave the validation data out
             base_pos = fit_pos if use_threshold and val_pos is not None else sub
@@ -335,6 +340,7 @@ def run_protocol(
         name = model_name if model_name in pretrained else "pretrained"
         x = inputs[name]
         body = f = None
+        info: dict[str, Any] = {}
         if model_name in pretrained and model_name in features:
             body, f = pretrained[model_name], features[model_name]
         elif model_name == "scratch":
@@ -345,9 +351,16 @@ def run_protocol(
             # the closed-form probe merges validation data into its own CV, unless it
             # must stay out to choose the threshold
             val = (f[:, val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
-            predictor: Predictor = train_head(
-                None, f[:, fit_pos], y[fit_pos],
-                head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0, body), val=val, runtime=runtime)
+            settings = head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0, body)
+            if task.self_training_rounds and model_name in pretrained and pool_pos is not None and len(pool_pos):
+                labeled = fit_pos if val is None else np.concatenate([fit_pos, val_pos])
+                predictor, labels_only = self_trained_probe(f[:, labeled], y[labeled], f[:, pool_pos], settings,
+                                                            task.self_training_rounds)
+                # what self-training added: the same probe from the labels alone, at argmax
+                info[f"labels_only_{task.metric}"] = float(compute_metrics(
+                    task.kind, y[test_pos], labels_only.predict(f[0][test_pos], runtime))[task.metric])
+            else:
+                predictor = train_head(None, f[:, fit_pos], y[fit_pos], settings, val=val, runtime=runtime)
             def inputs_at(p, f=f[0]):
                 return f[p]
         else:
@@ -370,17 +383,19 @@ def run_protocol(
         val_scores = None if val_pos is None else predictor.predict(inputs_at(val_pos), runtime)
         return scores, val_scores, {"steps_done": predictor.result.steps_done,
                                     "stopped_early": predictor.result.stopped_early,
-                                    "final_loss": predictor.result.final_loss, "refit": predictor.chosen_by is not None}
+                                    "final_loss": predictor.result.final_loss, "refit": predictor.chosen_by is not None,
+                                    **info}
 
     rows: list[dict[str, Any]] = []
     for run in runs:
         seed, fraction, sub, fit_pos, val_pos, test_pos = (run[k] for k in ("seed", "fraction", "labeled", "fit", "val", "test"))
+        pool_pos = run.get("unlabeled")
         folds = run.get("folds")
         for model_name in order:
             t = time.perf_counter()
             threshold = None
             if folds:
-                copies = [train_and_score(model_name, seed, sub, fit, held, test_pos) for fit, held in folds]
+                copies = [train_and_score(model_name, seed, sub, fit, held, test_pos, pool_pos) for fit, held in folds]
                 if use_threshold:
                     held_out = np.concatenate([held for _, held in folds])
                     oof, test_z = common_scale([positive(c[1]) for c in copies], [positive(c[0]) for c in copies])
@@ -395,7 +410,7 @@ def run_protocol(
                 extra = {k: [c[2][k] for c in copies] for k in copies[0][2]} | {"cross_fit_folds": len(folds)}
                 n_val = int(round(np.mean([len(held) for _, held in folds])))  # per copy
             else:
-                scores, val_scores, extra = train_and_score(model_name, seed, sub, fit_pos, val_pos, test_pos)
+                scores, val_scores, extra = train_and_score(model_name, seed, sub, fit_pos, val_pos, test_pos, pool_pos)
                 if use_threshold and val_pos is not None:
                     threshold = best_f1_threshold(y[val_pos], positive(val_scores))
                 n_val = 0 if val_pos is None else int(len(val_pos))

@@ -85,6 +85,9 @@ class TaskSpec:
     # Width of one GELU hidden layer between the features and the output (0: a linear head).
     # Trained by the loop, so every model of the task must be: finetuned, or probed by SGD.
     head_hidden: int = 0
+    # Rounds of self-training of a probed pretrained backbone's probe on the TRAIN inputs its
+    # label fraction leaves unlabeled (``heads.self_trained_probe``; 0: labels only).
+    self_training_rounds: int = 0
 
     def __post_init__(self) -> None:
         if self.adapt not in ADAPT_MODES:
@@ -98,6 +101,10 @@ class TaskSpec:
         if self.head_hidden and probed and self.probe == "cv":
             raise ValueError(f"{self.name}: a head with a hidden layer needs finetune_mode 'full' (and "
                              "shared_backbone_steps with a shared backbone) or probe 'sgd'")
+        if self.self_training_rounds and (self.kind != "classification" or self.finetune_mode == "full"
+                                          or self.probe != "cv"):
+            raise ValueError(f"{self.name}: self-training refits the closed-form probe of a classification task "
+                             "(finetune_mode 'linear_probe', probe 'cv')")
         if self.threshold not in THRESHOLDS:
             raise ValueError(f"{self.name}: threshold must be one of {THRESHOLDS}, got {self.threshold!r}")
         if self.refit and self.threshold != "argmax":
@@ -187,8 +194,12 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
                          "features standardised with the unlabeled target load's statistics (AdaBN-style)", **_CWRU),
     TaskSpec("cwru_within_load", label_blocks="recording", label_fractions=(0.05, 0.1, 1.0),
              description="CWRU: 9 fault classes, contiguous time blocks per recording", **_CWRU),
+    # The pretrained probe self-trains on the TRAIN images its fraction leaves unlabeled (4 rounds).
+    # Development data (a quarter of each class of the TRAIN images held out, 3 draws x 3 seeds,
+    # the benchmark's VLAD features), probe -> self-trained: 11 labels per class (the 5 %) 0.935 ->
+    # 0.963, higher in each of the 9 runs; 22 per class (the 10 %, 2 draws) 0.966 -> 0.972.
     TaskSpec("neu_surface_defect", "image", "neu_defect_dataset", "classification", "accuracy", plant="neu",
-             label_fractions=(0.05, 0.1, 1.0), batch_size=16, augment="dihedral",
+             label_fractions=(0.05, 0.1, 1.0), batch_size=16, augment="dihedral", self_training_rounds=4,
              description="NEU surface image -> 6 defect classes"),
     TaskSpec("ai4i_machine_failure", "tabular", "ai4i_failure_dataset", "classification", "f1", plant="ai4i",
              label_fractions=(0.05, 1.0), threshold="cross_fit", validate_by="row", baseline="gbm", class_weight="none",
