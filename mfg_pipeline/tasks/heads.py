@@ -312,7 +312,7 @@ PROBE_CS = tuple(float(c) for c in np.logspace(-3, 1, 5))
 PROBE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 PROBE_MAX_BASIS = 384
 # Self-training ends with this share of the unlabeled pool pseudo-labeled: the least confident
-# fifth, where most wrong guesses are, never joins.
+# fifth, whose guesses are the likeliest to be wrong, never joins.
 SELF_TRAINING_SHARE = 0.8
 
 
