@@ -96,6 +96,7 @@ def test_cross_load_runs_all_twelve_pairs_and_tests_only_on_the_target_load():
         assert set(loads[r["fit"]]) == {a} and set(loads[r["val"]]) == {a}
         assert not set(r["fit"]) & set(r["val"])
         assert len(r["labeled"]) == int((loads == a).sum())  # all source labels
+        assert np.array_equal(r["unlabeled"], r["test"])  # self-training reads the target load's inputs
 
 
 def test_cross_load_protocol_reports_each_pair_for_every_model():
@@ -110,6 +111,27 @@ def test_cross_load_protocol_reports_each_pair_for_every_model():
     assert (rows["n_test"] == 18).all() and (rows["n_labeled"] == 18).all()
     # the synthetic classes differ in amplitude: window statistics do far better than chance (1/3)
     assert rows.loc[rows["model"] == "baseline", "value"].min() > 0.6
+    # the probe self-trained on the target load (the task's setting); its labels-only twin is reported beside it
+    assert task.self_training_rounds > 0
+    assert rows.loc[rows["model"] == "pretrained", "labels_only_accuracy"].between(0, 1).all()
+    assert rows.loc[rows["model"] != "pretrained", "labels_only_accuracy"].isna().all()
+
+
+def test_per_domain_standardisation_gives_the_target_its_own_statistics():
+    from mfg_pipeline.tasks.protocol import per_domain_standardised
+
+    rng = np.random.default_rng(0)
+    f = torch.as_tensor(rng.normal(size=(1, 30, 4)) * 3 + 5, dtype=torch.float32)
+    f[:, 20:] = f[:, 20:] * 10 - 40  # the target load: another scale and offset
+    labeled, target = np.arange(0, 12), np.arange(20, 30)
+    out = per_domain_standardised(f, labeled, target, target)
+    assert torch.allclose(out[0, target].mean(0), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(out[0, target].std(0, unbiased=False), torch.ones(4), atol=1e-4)
+    assert torch.allclose(out[0, labeled].mean(0), torch.zeros(4), atol=1e-5)
+    mean, std = f[0, labeled].mean(0), f[0, labeled].std(0, unbiased=False)
+    assert torch.allclose(out[0, 12:20], (f[0, 12:20] - mean) / std, atol=1e-5)  # other rows: the labeled statistics
+    with pytest.raises(ValueError, match="scored rows to be the unlabeled target"):
+        per_domain_standardised(f, labeled, target, np.arange(12, 30))
 
 
 

@@ -43,6 +43,11 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
         "for the baseline); validation and threshold choices stay on the source load",
         "the pretrained model is a linear probe on the backbone's patch embeddings of the log-spectrum (its "
         "transformer layers' tokens transfer worse across loads); the scratch twin trains the same layers end to end",
+        "the probes (pretrained, universal) also self-train on the target load's windows, inputs only (4 rounds; "
+        "each round the most confident predictions per class join as labels, up to 80 % of the windows; each "
+        "domain's features standardised with its own statistics first); the scratch twin and the baseline use "
+        "AdaBN alone; metrics.json keeps each probe from the source labels alone as labels_only_accuracy; adopted "
+        "on development data only (the first half of each recording's windows)",
     ],
     "cwru_within_load": ["train and test are contiguous, non-overlapping time blocks of each recording; label "
                          "fractions take contiguous blocks of the training windows (windows cut from the same stretch "

@@ -37,8 +37,10 @@ Variants set per TaskSpec (the public benchmarks' protocols):
   validation split leaves a fifth of the positives to choose the threshold and takes them from
   training; cross-fitting uses each of them for both.
 - ``self_training_rounds``: a probed pretrained backbone's probe also learns from the TRAIN
-  inputs the fraction leaves unlabeled, by self-training (``heads.self_trained_probe``): the way
-  a plant uses the images it has not labeled. The scratch twin and the baseline use labels only.
+  inputs the fraction leaves unlabeled (cross-load: from the target load's windows), by
+  self-training (``heads.self_trained_probe``): the way a plant uses the inputs it has not
+  labeled. With ``adapt="target_stats"`` each domain's features are standardised with their own
+  statistics first (``per_domain_standardised``). The scratch twin and the baseline use labels only.
 - ``augment``: the neural models train on label-preserving copies of the labeled inputs
   (NEU: the 8 rotations/reflections); the classical baseline fits its hand features as they are.
 """
@@ -56,7 +58,8 @@ import torch
 from mfg_pipeline.modalities.base import Backbone, take
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.baselines import Baseline, hand_features
-from mfg_pipeline.tasks.heads import HeadSettings, Predictor, self_trained_probe, train_head, view_features
+from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, self_trained_probe, train_head,
+                                      view_features)
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.registry import TaskSpec
 from mfg_pipeline.training.device import Runtime
@@ -215,6 +218,21 @@ def common_scale(held_scores: list[np.ndarray], test_scores: list[np.ndarray]) -
     return np.concatenate(held), np.mean(test, axis=0)
 
 
+def per_domain_standardised(f: torch.Tensor, labeled: np.ndarray, target: np.ndarray,
+                            scored: np.ndarray) -> torch.Tensor:
+    """Probe features ``[copies, n, d]`` for self-training under ``adapt="target_stats"``: the
+    ``target`` rows standardised with their own mean/std, every other row with the ``labeled``
+    rows'. The rows scored must be the target (cross-load: the target load's windows)."""
+    if not np.array_equal(np.sort(scored), np.sort(target)):
+        raise ValueError("self-training with target statistics needs the scored rows to be the unlabeled target")
+    copies, n, d = f.shape
+    mean, std = feature_stats(f[:, labeled].reshape(-1, d))
+    out = (f.float() - mean) / std
+    mean, std = feature_stats(f[:, target].reshape(-1, d))
+    out[:, target] = (f[:, target].float() - mean) / std
+    return out
+
+
 def hold_out_validation(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray, positions: np.ndarray,
                         seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(fit, val) of labeled ``positions`` the way the task validates: by ``validate_by``
@@ -258,7 +276,8 @@ def experiments(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray) -> list[
                 fit = source[split[source] == "train"]
                 val = source[split[source] == "test"]
                 out.append({"seed": seed, "fraction": 1.0, "labeled": source, "fit": fit, "val": val if len(val) else None,
-                            "test": target, "extra": {"source_load": int(a), "target_load": int(b)}})
+                            "test": target, "unlabeled": target,  # the target load's inputs, never its labels
+                            "extra": {"source_load": int(a), "target_load": int(b)}})
         return out
     if len(train_pos) == 0 or len(test_pos) == 0:
         raise ValueError(f"{dataset.name}: needs both train and test rows (train={len(train_pos)}, test={len(test_pos)})")
@@ -340,6 +359,7 @@ def run_protocol(
         name = model_name if model_name in pretrained else "pretrained"
         x = inputs[name]
         body = f = None
+        self_trains = False
         info: dict[str, Any] = {}
         if model_name in pretrained and model_name in features:
             body, f = pretrained[model_name], features[model_name]
@@ -352,8 +372,14 @@ def run_protocol(
             # must stay out to choose the threshold
             val = (f[:, val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
             settings = head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0, body)
-            if task.self_training_rounds and model_name in pretrained and pool_pos is not None and len(pool_pos):
+            self_trains = bool(task.self_training_rounds and model_name in pretrained and pool_pos is not None
+                               and len(pool_pos))
+            if self_trains:
                 labeled = fit_pos if val is None else np.concatenate([fit_pos, val_pos])
+                if adapt:
+                    # AdaBN before self-training reads the target: its features standardised with
+                    # their own statistics, the rest with the labeled ones'
+                    f = per_domain_standardised(f, labeled, pool_pos, test_pos)
                 predictor, labels_only = self_trained_probe(f[:, labeled], y[labeled], f[:, pool_pos], settings,
                                                             task.self_training_rounds)
                 # what self-training added: the same probe from the labels alone, at argmax
@@ -378,8 +404,9 @@ def run_protocol(
             def inputs_at(p, x=x):
                 return take(x, torch.as_tensor(p))
         test_x = inputs_at(test_pos)
-        # the scored (target) inputs, never their labels, re-estimate the standardisation
-        scores = (predictor.adapted(test_x, runtime) if adapt else predictor).predict(test_x, runtime)
+        # the scored (target) inputs, never their labels, re-estimate the standardisation (a
+        # self-trained probe's inputs already are)
+        scores = (predictor.adapted(test_x, runtime) if adapt and not self_trains else predictor).predict(test_x, runtime)
         val_scores = None if val_pos is None else predictor.predict(inputs_at(val_pos), runtime)
         return scores, val_scores, {"steps_done": predictor.result.steps_done,
                                     "stopped_early": predictor.result.stopped_early,
