@@ -44,12 +44,17 @@ def load_reports(reports_dir: Path, tasks: list[str], since: float | None = None
     return reports, infos
 
 
-def earlier_timings(previous_json: Path) -> dict[str, Any]:
-    """The ``timings`` of the summary an earlier run wrote; empty when there is none (or it cannot be read)."""
+def earlier_summary(previous_json: Path) -> dict[str, Any]:
+    """The summary an earlier run wrote; empty when there is none (or it cannot be read)."""
     try:
-        return json.loads(Path(previous_json).read_text(encoding="utf-8")).get("timings", {})
+        return json.loads(Path(previous_json).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def earlier_timings(previous_json: Path) -> dict[str, Any]:
+    """The ``timings`` of the summary an earlier run wrote; empty when there is none."""
+    return earlier_summary(previous_json).get("timings", {})
 
 
 def merge_earlier_timings(timings: dict[str, Any], previous_json: Path, plants: set[str]) -> dict[str, Any]:
@@ -71,10 +76,7 @@ def carried_timings(previous_json: Path) -> dict[str, Any]:
     """For a re-render that runs nothing: the timings of the summary an earlier run wrote, with
     ``carried_from`` naming that run (kept through further re-renders), so the wall-time section
     survives and says whose it is. Empty when there is none."""
-    try:
-        previous = json.loads(Path(previous_json).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    previous = earlier_summary(previous_json)
     timings = previous.get("timings") or {}
     if not timings.get("steps"):
         return {}

@@ -225,7 +225,7 @@ def per_domain_standardised(f: torch.Tensor, labeled: np.ndarray, target: np.nda
     rows'. The rows scored must be the target (cross-load: the target load's windows)."""
     if not np.array_equal(np.sort(scored), np.sort(target)):
         raise ValueError("self-training with target statistics needs the scored rows to be the unlabeled target")
-    copies, n, d = f.shape
+    d = f.shape[-1]
     mean, std = feature_stats(f[:, labeled].reshape(-1, d))
     out = (f.float() - mean) / std
     mean, std = feature_stats(f[:, target].reshape(-1, d))
