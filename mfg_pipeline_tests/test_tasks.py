@@ -101,6 +101,16 @@ def test_protocol_regression_and_text():
     assert all(0.0 <= r["value"] <= 1.0 for r in out["results"])
 
 
+def test_the_protocol_trains_a_probe_by_the_loop_on_the_features_as_they_are():
+    # the loop's probe reads [n, dim] features, not the closed-form probe's [views, n, dim]
+    task = replace(_tiny(get_task("remaining_useful_life")), seeds=(0,), label_fractions=(1.0,), probe="sgd",
+                   head_hidden=16)
+    backbone = get_modality("sensor").build(S.sensor_corpus(64), d_model=32, ff_dim=64)
+    (row,) = run_protocol(task, backbone, S.sensor_dataset("rul_dataset", 80, kind="regression"),
+                          models=("pretrained",))["results"]
+    assert row["steps_done"] >= 1 and np.isfinite(row["value"]) and row["value"] > 0
+
+
 def test_summary_says_where_pretrained_loses():
     base = {"task": "t", "modality": "sensor", "metric": "rmse", "higher_is_better": False, "split": "test",
             "n_train": 10, "n_test": 5}

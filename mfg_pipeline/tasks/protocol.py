@@ -370,8 +370,11 @@ def run_protocol(
         if f is not None:
             # the closed-form probe merges validation data into its own CV, unless it
             # must stay out to choose the threshold
-            val = (f[:, val_pos], y[val_pos]) if val_pos is not None and not use_threshold else None
             settings = head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0, body)
+            # the closed-form probe fits every view of an input; the loop (probe "sgd") reads
+            # features [n, dim], the inputs as they are
+            views = f if settings.probe == "cv" else f[0]
+            val = (views[..., val_pos, :], y[val_pos]) if val_pos is not None and not use_threshold else None
             self_trains = bool(task.self_training_rounds and model_name in pretrained and pool_pos is not None
                                and len(pool_pos))
             if self_trains:
@@ -386,7 +389,7 @@ def run_protocol(
                 info[f"labels_only_{task.metric}"] = float(compute_metrics(
                     task.kind, y[test_pos], labels_only.predict(f[0][test_pos], runtime))[task.metric])
             else:
-                predictor = train_head(None, f[:, fit_pos], y[fit_pos], settings, val=val, runtime=runtime)
+                predictor = train_head(None, views[..., fit_pos, :], y[fit_pos], settings, val=val, runtime=runtime)
             def inputs_at(p, f=f[0]):
                 return f[p]
         else:
