@@ -9,7 +9,7 @@ import torch
 
 from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.modalities.base import pretrain
-from mfg_pipeline.modalities.tabular import TabularBackbone
+from mfg_pipeline.modalities.tabular import BIN_TAIL, TabularBackbone, quantile_bin_edges
 from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
 from mfg_pipeline.tasks.baselines import Baseline, hand_features, sensor_features
 from mfg_pipeline.tasks.heads import HeadSettings, train_head
@@ -75,6 +75,34 @@ def test_features_are_encoding_standardised_readings_and_passthrough_columns():
         bb.prepare(Corpus("sensor", torch.zeros(4, 5, 8), pd.DataFrame(index=range(4))))
     with pytest.raises(ValueError, match="columns"):
         bb.prepare(LabeledDataset("t", "tabular", x[:, :3], data.index))
+
+
+def test_readings_are_also_encoded_piecewise_linearly_over_corpus_quantile_bins(tmp_path):
+    x = table(4000, seed=2)
+    onehot = torch.nn.functional.one_hot(torch.arange(4000) % 3, 3).float()
+    z = (x - x.mean(0)) / x.std(0)
+    edges = quantile_bin_edges(torch.cat([z, onehot], 1), 8)
+    assert [len(e) for e in edges] == [9] * 5 + [0] * 3  # a one-hot column is not binned
+    e = torch.tensor(edges[0], dtype=torch.float64)
+    assert (e.diff() > 0).all()
+    # the outer edges at the BIN_TAIL quantiles; the bins narrow towards the tails
+    assert float((z[:, 0] < e[0]).double().mean()) == pytest.approx(BIN_TAIL, abs=1e-3)
+    assert e.diff()[0] < e.diff()[4] and e.diff()[-1] < e.diff()[3]
+
+    wide = torch.cat([x, onehot], 1)
+    bb = TabularBackbone.build({**SMALL, "bins": 8}, corpus_of(wide), seed=0)
+    assert bb.binned == [0, 1, 2, 3, 4] and bb.inp.in_features == 8 + 36 + 5 * 8  # readings, products, bins
+    parts = []
+    bb.inp.register_forward_hook(lambda module, args, out: parts.append(args[0]))
+    row = bb.standardise(wide[:1]).clone()
+    mid = (e[2] + e[3]) / 2  # halfway through the third bin of reading 0
+    row[0, 0] = float(mid)
+    bb.encode(row)
+    assert parts[0][0, -40:-32].tolist() == pytest.approx([1, 1, 0.5, 0, 0, 0, 0, 0], abs=1e-5)
+    bb.save(tmp_path / "bb")  # the edges travel in the config: a loaded backbone encodes the same
+    loaded = get_modality("tabular").load(tmp_path / "bb")
+    inputs = bb.prepare(corpus_of(wide[:50]))
+    assert torch.equal(loaded.embed(inputs), bb.embed(inputs))
 
 
 def test_corruption_replaces_exactly_the_mask_count_with_values_of_the_batch():

@@ -15,6 +15,12 @@ between readings give it away). The encoder is not told which readings were repl
 to reconstruct the original values and tell which ones were replaced. With no mask token or
 mask indicator, pretraining and downstream rows have the same form.
 
+With ``bins`` set, the encoder also reads each reading's piecewise-linear encoding (Gorishniy
+et al. 2022) over corpus-quantile bins that narrow towards the tails: component t is 0 below bin
+t, 1 above it and linear inside, so a threshold at a rare value (AI4I's failures: power, strain
+and temperature rise past sharp limits) is one weight away instead of a steep bend the MLP has to
+learn from a few positives.
+
 Features per row: the encoding, the standardised readings, and any further input columns
 passed through unchanged (e.g. a one-hot product variant that a labeled dataset has and the
 sensor corpus has not), so ``feature_dim`` is ``hidden + n_features`` plus those columns.
@@ -22,6 +28,7 @@ sensor corpus has not), so ``feature_dim`` is ``hidden + n_features`` plus those
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -41,7 +48,29 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "dropout": 0.0,
     "mask_ratio": 0.3,
     "mask_weight": 0.5,  # weight of the which-readings-were-replaced BCE next to the reconstruction MSE
+    # Piecewise-linear encoding (Gorishniy et al. 2022) of each reading over this many corpus-quantile
+    # bins as further encoder inputs (0: off); ``bin_edges`` are filled from the corpus
+    "bins": 0,
+    "bin_edges": None,
 }
+BIN_TAIL = 0.002  # outermost bin edges at these quantiles; edges are evenly spaced in logit(quantile)
+MIN_DISTINCT_FOR_BINS = 10  # a one-hot or a few-valued reading is not binned
+
+
+def quantile_bin_edges(z: torch.Tensor, bins: int) -> list[list[float]]:
+    """Per column of standardised rows ``z`` [N, n]: ``bins + 1`` increasing edges at quantiles
+    evenly spaced on the logit scale (narrow bins in the tails, where rare events sit), or ``[]``
+    for a column with few distinct values."""
+    logits = torch.linspace(math.log(BIN_TAIL / (1 - BIN_TAIL)), -math.log(BIN_TAIL / (1 - BIN_TAIL)), bins + 1)
+    q = torch.sigmoid(logits.double())
+    out = []
+    for col in z.double().T:
+        if col.unique().numel() < MIN_DISTINCT_FOR_BINS:
+            out.append([])
+            continue
+        # tied edges (a mass of equal readings, e.g. new tools at wear 0) make a step: see bin_width
+        out.append([float(e) for e in torch.quantile(col, q)])
+    return out
 
 
 class _Block(nn.Module):
@@ -68,7 +97,14 @@ class TabularBackbone(Backbone):
         std = config["feature_std"] or [1.0] * n
         self.register_buffer("feat_mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
         self.register_buffer("feat_std", torch.tensor(std, dtype=torch.float32).clamp_min(1e-6), persistent=False)
-        self.inp = nn.Linear(n + pairs.shape[1], hidden)
+        edges = config["bin_edges"] or []
+        self.binned = [f for f, e in enumerate(edges) if e]
+        if self.binned:
+            e = torch.tensor([edges[f] for f in self.binned], dtype=torch.float32)  # [k, bins + 1]
+            self.register_buffer("bin_lo", e[:, :-1], persistent=False)
+            self.register_buffer("bin_width", (e[:, 1:] - e[:, :-1]).clamp_min(1e-6), persistent=False)
+        n_bins = len(self.binned) * int(config["bins"])
+        self.inp = nn.Linear(n + pairs.shape[1] + n_bins, hidden)
         self.blocks = nn.Sequential(*[_Block(hidden, config["dropout"]) for _ in range(int(config["n_layers"]))])
         self.norm = nn.LayerNorm(hidden)
         self.recon = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, n))
@@ -88,6 +124,10 @@ class TabularBackbone(Backbone):
             else:
                 config["feature_mean"] = x.mean(0).tolist()
                 config["feature_std"] = x.std(0).tolist() if len(x) > 1 else [1.0] * x.shape[1]
+            if config["bins"]:
+                std = torch.tensor(config["feature_std"]).clamp_min(1e-6)
+                config["bin_edges"] = quantile_bin_edges((x - torch.tensor(config["feature_mean"])) / std,
+                                                         int(config["bins"]))
         return super().build(config, None, seed)  # type: ignore[return-value]
 
     # -- data -----------------------------------------------------------------------------
@@ -106,9 +146,13 @@ class TabularBackbone(Backbone):
 
     def encode(self, z: torch.Tensor) -> torch.Tensor:
         """Standardised readings [B, n] -> encoding [B, hidden]."""
+        parts = [z]
         if self.pair_i.numel():
-            z = torch.cat([z, z[:, self.pair_i] * z[:, self.pair_j]], dim=1)
-        return self.norm(self.blocks(self.inp(z)))
+            parts.append(z[:, self.pair_i] * z[:, self.pair_j])
+        if self.binned:
+            v = z[:, self.binned].unsqueeze(-1)
+            parts.append(((v - self.bin_lo) / self.bin_width).clamp(0, 1).flatten(1))
+        return self.norm(self.blocks(self.inp(torch.cat(parts, dim=1))))
 
     def forward(self, inputs: Inputs) -> torch.Tensor:
         x = inputs.float()
