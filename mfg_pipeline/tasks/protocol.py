@@ -368,12 +368,12 @@ def run_protocol(
             if not body.finetunable:  # nothing to train but the head: the same probe
                 f = view_features(body, body.prepare(dataset), task.augment, runtime)
         if f is not None:
-            # the closed-form probe merges validation data into its own CV, unless it
-            # must stay out to choose the threshold
             settings = head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0, body)
             # the closed-form probe fits every view of an input; the loop (probe "sgd") reads
             # features [n, dim], the inputs as they are
             views = f if settings.probe == "cv" else f[0]
+            # the closed-form probe merges validation data into its own CV, unless it
+            # must stay out to choose the threshold
             val = (views[..., val_pos, :], y[val_pos]) if val_pos is not None and not use_threshold else None
             self_trains = bool(task.self_training_rounds and model_name in pretrained and pool_pos is not None
                                and len(pool_pos))
