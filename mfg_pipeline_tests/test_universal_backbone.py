@@ -175,6 +175,12 @@ def test_save_load_round_trip_identical_embeddings(tmp_path):
     assert feats.shape[-1] == 35 and torch.equal(feats[..., :32], before.reshape(5, 3, -1))
     assert torch.allclose(feats[..., 32], x.mean(dim=-1), rtol=1e-4)
     assert torch.allclose(feats[..., 34], window_trend(x), rtol=1e-4)
+    # ... and the embeddings averaged over the channels, the statistics still per channel
+    mean = load_universal(tmp_path / "bb", stats_features=True, channel_mean=True)
+    pooled = mean.embed(x)
+    assert pooled.shape == (5, 32 + 3 * 3) == (5, mean.feature_dim_for(3))
+    assert torch.allclose(pooled[:, :32], before.reshape(5, 3, -1).mean(dim=1), atol=1e-5)
+    assert torch.equal(pooled[:, 32:], feats[..., 32:].reshape(5, -1))
     with pytest.raises(ValueError, match="overridden"):
         load_universal(tmp_path / "bb", d_model=64)
     assert load_universal(tmp_path / "bb", scales=[1, 2], max_pool=True).embed(x).shape == (5, 3 * 4 * 32)

@@ -80,8 +80,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
              "Our models on the public datasets (the `public` code location: same asset graph code, one plant per "
              "dataset), beside the published anchors of `ANCHORS.md`. `pretrained`: the plant's self-supervised "
              "backbone, finetuned; `universal`: the universal sensor backbone (pretrained on every sensor corpus), "
-             "finetuned the way the plant's backbone is (C-MAPSS: in full, with its own step budget; CWRU: linear "
-             "probe, cross-load on its crops at 1, 1/2, 1/4 and 1/8 of the 12 kHz rate, mean- and max-pooled); "
+             "probed (C-MAPSS: a hidden-layer head on its embeddings averaged over the channels and each channel's "
+             "window level, scale and trend; CWRU: linear probe, cross-load on its crops at 1, 1/2, 1/4 and 1/8 of "
+             "the 12 kHz rate, mean- and max-pooled); "
              "`scratch`: the same architecture from random weights, same budget; `baseline`: a classical model. "
              "Values: mean ± std (population) over seeds and min–max over seeds, on the test split; every number "
              "comes from `data/reports/<task>/metrics.json` written by the evaluation assets.", ""]

@@ -45,7 +45,8 @@ def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None, 
 
         others["universal"] = load_universal(store.asset_dir(UNIVERSAL), stats_features=task.shared_backbone_stats,
                                              scales=list(task.shared_backbone_scales),
-                                             max_pool=task.shared_backbone_max_pool)
+                                             max_pool=task.shared_backbone_max_pool,
+                                             channel_mean=task.shared_backbone_channel_mean)
     protocol = run_protocol(task, backbone, dataset, runtime, log=log, others=others)
     report = reports.build_report(task, protocol, split=f"test: {dataset.meta.get('split_rule', 'held-out test split')}",
                                   runtime=protocol["runtime"], protocol=dataset.meta.get("protocol"),

@@ -60,11 +60,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "stats_features": False,
     "scales": [1],  # encode each channel at these rates: 1 = native, f = averaged over every f samples
     "max_pool": False,  # features per scale: mean over crops, + max over crops when True
+    # the embeddings averaged over the window's channels (the stats stay per channel) instead of
+    # one embedding per channel: see ``forward``
+    "channel_mean": False,
     "min_length": 8,  # shorter windows (AI4I's single readings) have no shape to encode
     "sources": {},  # filled by pretraining: what each corpus contributed
 }
 # Settings that change features but not weights: a loaded backbone may override them.
-FEATURE_OPTIONS = ("stats_features", "channels", "scales", "max_pool")
+FEATURE_OPTIONS = ("stats_features", "channels", "scales", "max_pool", "channel_mean")
 N_WINDOW_STATS = 3  # level, log-scale, trend
 
 DEFAULT_STEPS = 600
@@ -119,12 +122,14 @@ class UniversalSensorBackbone(Backbone):
         self.feature_dim = self.feature_dim_for(int(config["channels"]))
 
     @property
-    def per_channel(self) -> int:
-        pooled = int(self.config["d_model"]) * len(self.scales) * (2 if self.config["max_pool"] else 1)
-        return pooled + (N_WINDOW_STATS if self.config["stats_features"] else 0)
+    def pooled_dim(self) -> int:
+        return int(self.config["d_model"]) * len(self.scales) * (2 if self.config["max_pool"] else 1)
 
     def feature_dim_for(self, n_channels: int) -> int:
-        return int(n_channels) * self.per_channel
+        stats = N_WINDOW_STATS if self.config["stats_features"] else 0
+        if self.config["channel_mean"]:
+            return self.pooled_dim + int(n_channels) * stats
+        return int(n_channels) * (self.pooled_dim + stats)
 
     # -- data -----------------------------------------------------------------------------
     def prepare(self, data: Corpus | LabeledDataset) -> Inputs:
@@ -152,15 +157,20 @@ class UniversalSensorBackbone(Backbone):
             n, w = crops.shape[2], crops.shape[3]
             e = self.encoder(crops.reshape(b * c * n, 1, w)).reshape(b, c, n, -1)
             pooled += [e.mean(dim=2), e.amax(dim=2)] if self.config["max_pool"] else [e.mean(dim=2)]
-        h = torch.cat(pooled, dim=-1)
+        h = torch.cat(pooled, dim=-1)  # [B, C, pooled]
+        stats = h[..., :0]
         if self.config["stats_features"]:
             # The head standardises features with its training subset's statistics, which makes
             # these raw values relative to the task's data without corpus constants.
-            level = x.mean(dim=-1, keepdim=True)
-            scale = torch.log(x.std(dim=-1, unbiased=False, keepdim=True) + 1e-5)
-            trend = window_trend(x).unsqueeze(-1)
-            h = torch.cat([h, level.to(h.dtype), scale.to(h.dtype), trend.to(h.dtype)], dim=-1)
-        return h.reshape(b, c * h.shape[-1])
+            level = x.mean(dim=-1)
+            scale = torch.log(x.std(dim=-1, unbiased=False) + 1e-5)
+            stats = torch.stack([level, scale, window_trend(x)], dim=-1).to(h.dtype)  # [B, C, 3]
+        # With many channels and few labels, one embedding per channel is C x pooled features that
+        # a head overfits: C-MAPSS development splits (FD001, 30 % of the training engines held
+        # out, 3 seeds, probe), all / 10 % of the engines: 16.96 / 21.74 -> 15.41 / 18.81 averaged.
+        if self.config["channel_mean"]:
+            return torch.cat([h.mean(dim=1), stats.reshape(b, -1)], dim=1)
+        return torch.cat([h, stats], dim=-1).reshape(b, -1)
 
     @torch.no_grad()
     def embed(self, inputs: Inputs, runtime: Runtime | None = None, batch_size: int = 512) -> torch.Tensor:
@@ -183,7 +193,7 @@ class UniversalSensorBackbone(Backbone):
 
 def load_universal(directory: Path, **feature_options: Any) -> UniversalSensorBackbone:
     """Load a saved universal backbone (a plain folder, or a versioned one: its current version).
-    ``feature_options`` (``stats_features``, ``channels``) change features, not weights."""
+    ``feature_options`` (``FEATURE_OPTIONS``) change features, not weights."""
     unknown = set(feature_options) - set(FEATURE_OPTIONS)
     if unknown:
         raise ValueError(f"only {FEATURE_OPTIONS} can be overridden at load time, not {sorted(unknown)}")
