@@ -449,3 +449,56 @@ def test_the_protocol_self_trains_only_the_pretrained_probe_on_unlabeled_train_i
     assert all("labels_only_macro_f1" not in r for r in out["results"] if r is not row)
     with pytest.raises(ValueError, match="self-training refits the closed-form probe"):
         replace(task, finetune_mode="full")
+
+
+def test_probe_first_finetunes_from_the_head_probed_on_the_frozen_features(monkeypatch):
+    import torch
+
+    from mfg_pipeline.modalities.tabular import TabularBackbone
+    from mfg_pipeline.storage.artifacts import Corpus
+    from mfg_pipeline.tasks import heads
+
+    calls = []
+    original = heads.fit
+
+    def spy(model, loss_fn, config, runtime, **kw):
+        start = {k: v.clone() for k, v in model.head.state_dict().items()}
+        result = original(model, loss_fn, config, runtime, **kw)
+        calls.append((model.backbone is None, start, {k: v.clone() for k, v in model.head.state_dict().items()}))
+        return result
+
+    monkeypatch.setattr(heads, "fit", spy)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 4, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).numpy().astype(np.int64)
+    backbone = TabularBackbone.build({"hidden": 16, "n_layers": 1}, Corpus("sensor", x[:, :, None], None, {}), seed=0)
+    settings = heads.HeadSettings("classification", 2, "full", steps=15, batch_size=32, lr=1e-2, body_lr_scale=0.1,
+                                  probe_first=True)
+    heads.train_head(backbone, x, y, settings)
+    # the head alone on the frozen body's features, then the whole model from where that head ended
+    assert [frozen for frozen, _, _ in calls] == [True, False]
+    probed_end, finetune_start = calls[0][2], calls[1][1]
+    assert all(torch.equal(probed_end[k], finetune_start[k]) for k in probed_end)
+    assert not torch.equal(calls[0][1]["linear.weight"], probed_end["linear.weight"])
+    calls.clear()
+    heads.train_head(backbone, x, y, replace(settings, probe_first=False))
+    assert [frozen for frozen, _, _ in calls] == [False]
+
+
+def test_the_protocol_probes_first_only_the_pretrained_body(monkeypatch):
+    from mfg_pipeline.tasks import heads
+
+    seen = []
+    original = heads._train_sgd
+
+    def spy(backbone, inputs, y, settings, *args):
+        if settings.mode == "full":
+            seen.append(settings.probe_first)
+        return original(backbone, inputs, y, settings, *args)
+
+    monkeypatch.setattr(heads, "_train_sgd", spy)
+    task = replace(_tiny(get_task("equipment_failure")), seeds=(0,), label_fractions=(1.0,), finetune_mode="full",
+                   probe_first=True)
+    backbone = get_modality("sensor").build(S.sensor_corpus(64), d_model=32, ff_dim=64)
+    run_protocol(task, backbone, S.sensor_dataset("failure_dataset", 120), models=("pretrained", "scratch"))
+    assert seen == [True, False]
