@@ -113,10 +113,6 @@ class HeadSettings:
     # False: the head keeps the features as they are (Backbone.standardize_features)
     standardize: bool = True
     hidden: int = 0  # TaskSpec.head_hidden; trained by the loop only (the closed-form probe is linear)
-    # mode "full" with a backbone: train the head on the frozen body's features first, then finetune
-    # everything from that head (LP-FT, Kumar et al. 2022: a random head's first gradients distort
-    # the pretrained features)
-    probe_first: bool = False
 
     def __post_init__(self) -> None:
         if self.class_weight not in CLASS_WEIGHTS:
@@ -266,11 +262,6 @@ def _train_sgd(backbone: Backbone | None, train_inputs: Inputs, y_train: np.ndar
         w = torch.where(counts > 0, counts.sum() / (counts.clamp_min(1) * (counts > 0).sum()), torch.zeros_like(counts))
         class_weight = w.to(runtime.device)
 
-    if settings.probe_first and body is not None and settings.mode == "full":
-        probe_val = None if val is None else (body.embed(val[0], runtime), val[1])
-        probed = _train_sgd(None, feats, y_train, replace(settings, mode="linear_probe", probe_first=False, augment=None),
-                            probe_val, runtime, None)
-        head.load_state_dict(probed.model.head.state_dict())
     model = TaskModel(body, head).to(runtime.device)
     if body is not None and settings.mode != "full":
         # frozen body: train the head on precomputed features (identical, much cheaper)

@@ -249,8 +249,7 @@ def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, b
                         lr=lr, body_lr_scale=body_lr_scale, weight_decay=task.weight_decay,
                         eval_every=task.eval_every, patience=task.patience, seed=seed,
                         probe=task.probe, refit=task.refit, class_weight=task.class_weight, augment=task.augment,
-                        standardize=backbone is None or backbone.standardize_features, hidden=task.head_hidden,
-                        probe_first=task.probe_first)
+                        standardize=backbone is None or backbone.standardize_features, hidden=task.head_hidden)
 
 
 def _groups(dataset: LabeledDataset, column: str | None) -> np.ndarray | None:
@@ -399,8 +398,6 @@ def run_protocol(
             else:
                 lr, scale = task.scratch_lr, 1.0
             settings = head_settings(task, n_out, "full", seed, lr, scale, body)
-            if model_name not in pretrained:  # a random body has no features to probe
-                settings = replace(settings, probe_first=False)
             if model_name in others:
                 settings = replace(settings, steps=task.shared_backbone_steps,
                                    batch_size=task.shared_backbone_batch)

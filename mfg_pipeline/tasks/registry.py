@@ -87,7 +87,6 @@ class TaskSpec:
     # Width of one GELU hidden layer between the features and the output (0: a linear head).
     # Trained by the loop, so every model of the task must be: finetuned, or probed by SGD.
     head_hidden: int = 0
-    probe_first: bool = False  # finetune_mode "full": the pretrained model's head is probed first (LP-FT)
     # Rounds of self-training of a probed pretrained backbone's probe on the TRAIN inputs its
     # label fraction leaves unlabeled (``heads.self_trained_probe``; 0: labels only).
     self_training_rounds: int = 0
@@ -215,13 +214,10 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("neu_surface_defect", "image", "neu_defect_dataset", "classification", "accuracy", plant="neu",
              label_fractions=(0.05, 0.1, 1.0), batch_size=16, augment="dihedral", self_training_rounds=4,
              description="NEU surface image -> 6 defect classes"),
-    # The pretrained model's head is probed on the frozen encoder first (LP-FT). Development data (a
-    # stratified quarter of the TRAIN rows held out), F1: 5 % 0.453 -> 0.471 (4 draws x 3 seeds; ahead
-    # of the scratch twin's 0.442 in 9 of the 12 runs instead of 8), 100 % 0.793 -> 0.800 (2 draws).
     TaskSpec("ai4i_machine_failure", "tabular", "ai4i_failure_dataset", "classification", "f1", plant="ai4i",
              label_fractions=(0.05, 1.0), threshold="cross_fit", validate_by="row", baseline="gbm", class_weight="none",
              finetune_mode="full", steps=1500, batch_size=128, lr=3e-3, body_lr_scale=0.1, scratch_lr=1e-3,
-             eval_every=100, patience=5, probe_first=True,
+             eval_every=100, patience=5,
              description="AI4I process reading -> Machine failure (F1 at a threshold chosen on out-of-fold "
                          "scores of 5 cross-fitted copies of each model)"),
     TaskSpec("excavator_major_system", "text", "excavator_system_dataset", "classification", "macro_f1",
