@@ -158,7 +158,7 @@ class UniversalSensorBackbone(Backbone):
             e = self.encoder(crops.reshape(b * c * n, 1, w)).reshape(b, c, n, -1)
             pooled += [e.mean(dim=2), e.amax(dim=2)] if self.config["max_pool"] else [e.mean(dim=2)]
         h = torch.cat(pooled, dim=-1)  # [B, C, pooled]
-        stats = h[..., :0]
+        stats = h[..., :0]  # [B, C, 0]: none unless stats_features
         if self.config["stats_features"]:
             # The head standardises features with its training subset's statistics, which makes
             # these raw values relative to the task's data without corpus constants.

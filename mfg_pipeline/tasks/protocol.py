@@ -11,7 +11,7 @@ subset trains three models:
 - ``baseline``: a classical model on hand features,
 
 plus, for sensor tasks of the public profile, ``universal``: the sensor backbone pretrained on
-every plant's corpus, linear-probed. Each is scored on the held-out TEST split. With at least
+every plant's corpus, probed. Each is scored on the held-out TEST split. With at least
 ``min_val_samples`` labels, a validation subset (by machine/engine, from the labeled TRAIN
 subset) is held out for early stopping of the neural models.
 
@@ -309,8 +309,8 @@ def run_protocol(
 ) -> dict[str, Any]:
     """Run every experiment (seed x fraction, or seed x load pair) for every model and score
     its test positions. ``others`` adds pretrained backbones (e.g. ``{"universal": ...}``),
-    reported under their own model name: linear-probed, or finetuned in full when the task sets
-    ``shared_backbone_steps``.
+    reported under their own model name: probed (``task.probe``), or finetuned in full when the task
+    sets ``shared_backbone_steps``.
     Returns ``results`` (one row per run), sizes and timings."""
     runtime = runtime or Runtime.create("cpu")
     started = time.perf_counter()
@@ -324,8 +324,9 @@ def run_protocol(
     timings: dict[str, float] = {m: 0.0 for m in order}
 
     t0 = time.perf_counter()
-    # Probed backbones: one embedding pass, then a closed-form head per run. Extra backbones are
-    # finetuned only when the task gives them a budget (``shared_backbone_steps``).
+    # Probed backbones: one embedding pass, then a head per run (closed form, or the loop with probe
+    # "sgd"). Extra backbones are finetuned only when the task gives them a budget
+    # (``shared_backbone_steps``).
     probed = [name for name in pretrained if (task.finetune_mode == "linear_probe" if name == "pretrained"
                                               else not task.shared_backbone_steps)]
     # [copies, n, dim]: the probe fits every copy of a labeled input (``task.augment``); scoring

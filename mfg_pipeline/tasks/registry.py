@@ -65,9 +65,9 @@ class TaskSpec:
     shared_backbone_max_pool: bool = False
     # ... with its embeddings averaged over the window's channels (``modalities/universal.py``)
     shared_backbone_channel_mean: bool = False
-    # 0: linear-probe it (closed form on one embedding pass); > 0: finetune it in full, like the
-    # per-dataset backbone (lr, body_lr_scale, early stopping), for this many steps of
-    # ``shared_backbone_batch`` windows. Its own budget: channel-independent crops cost ~C times
+    # 0: probe it on one embedding pass (``probe``: closed form, or the loop); > 0: finetune it in
+    # full, like the per-dataset backbone (lr, body_lr_scale, early stopping), for this many steps
+    # of ``shared_backbone_batch`` windows. Its own budget: channel-independent crops cost ~C times
     # a channel-mixing step.
     shared_backbone_steps: int = 0
     shared_backbone_batch: int = 64
