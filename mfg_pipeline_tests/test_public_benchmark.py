@@ -181,6 +181,17 @@ def test_anchors_beside_our_numbers_and_leakage_warning():
     assert any("leakage" in w for w in leaky["warnings"])
 
 
+def test_a_reference_on_the_test_split_is_shown_beside_the_anchors():
+    reference = {"name": "the failure rules", "note": "not learnt", "metric": "f1", "value": 0.889}
+    ai4i = _report("ai4i_machine_failure", "f1", True, {("pretrained", 1.0): [0.78, 0.79, 0.80]}, reference=reference)
+    rows = [a for a in build_summary({"ai4i_machine_failure": ai4i})["anchor_rows"] if a["task"] == "ai4i_machine_failure"]
+    assert [a["value"] for a in rows] == [None, 0.889]
+    assert rows[1]["anchor"] == "reference (not a model): the failure rules (not learnt)"
+    assert rows[1]["ours"]["pretrained"] == pytest.approx(0.79)
+    md = render_markdown(build_summary({"ai4i_machine_failure": ai4i}))
+    assert "| ai4i_machine_failure | reference (not a model): the failure rules (not learnt) | 0.8890 | 0.7900 |" in md
+
+
 def test_timings_per_step_and_dataset_and_files(tmp_path):
     from mfg_pipeline.storage import atomic
 

@@ -164,6 +164,15 @@ def test_ai4i_failure_dataset_has_no_leaking_inputs(tmp_path):
     assert np.allclose(dataset.inputs[:, 7, 0].numpy(), torque * truth["Tool wear [min]"], rtol=1e-5)
     positives = index[index["target"] == 1].groupby("split").size()
     assert positives["test"] == round(0.25 * positives.sum())  # stratified
+    # The failure rules, scored on the test rows: recomputed here from the source file's mode flags
+    # (a rule-determined failure is one with an HDF, PWF or OSF flag; the rules flag nothing else)
+    test = (index["split"] == "test").to_numpy()
+    ruled = (truth[["HDF", "PWF", "OSF"]].sum(axis=1) > 0).to_numpy()[test]
+    y = index["target"].to_numpy()[test] == 1
+    reference = meta["reference"]
+    assert reference["metric"] == "f1" and reference["precision"] == 1.0
+    assert reference["recall"] == pytest.approx((ruled & y).sum() / y.sum())
+    assert 0.5 < reference["value"] < 1.0
 
 
 def test_excavator_identical_texts_never_straddle_the_split(tmp_path):

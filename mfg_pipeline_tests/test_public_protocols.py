@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mfg_pipeline.assets import finetuning
+from mfg_pipeline.assets.evaluation import evaluate_task
 from mfg_pipeline.datasets.corpus import corpus_from_dataset
 from mfg_pipeline.landing.adapters import cmapss
 from mfg_pipeline.modalities import get_modality
@@ -219,6 +220,20 @@ def test_the_deployable_model_ships_the_threshold_its_task_is_evaluated_at(tmp_p
     assert y_val.sum() == round(0.2 * (train == 1).sum())
     assert 0 < saved["decision_threshold"] < 1 and saved["decision_threshold"] == out["threshold"]
     assert saved["test_metrics"]["threshold"] == saved["decision_threshold"]
+
+
+def test_the_evaluation_report_carries_the_datasets_reference_figure(tmp_path):
+    store = DataStore(landing_dir=str(tmp_path / "landing"), work_dir=str(tmp_path / "work"),
+                      reports_dir=str(tmp_path / "reports"))
+    dataset = _failure_rows()
+    reference = {"name": "the rule the rows were drawn by", "note": "not learnt", "metric": "f1", "value": 1.0}
+    artifacts.save_labeled_dataset(tmp_path / "work" / "ai4i_failure_dataset",
+                                   replace(dataset, meta={**dataset.meta, "reference": reference}))
+    get_modality("tabular").build(None, 0, n_features=4).save(tmp_path / "work" / "tabular_backbone")
+    task = replace(get_task("ai4i_machine_failure"), seeds=(0,), label_fractions=(1.0,), steps=20, eval_every=10)
+    evaluate_task(task, store, cpu_runtime())
+    saved = atomic.read_json(tmp_path / "reports" / "ai4i_machine_failure" / "metrics.json")
+    assert saved["reference"] == reference and {r["model"] for r in saved["results"]} == {"pretrained", "scratch", "baseline"}
 
 
 def test_cross_fitting_partitions_the_labels_and_averages_the_copies(monkeypatch):

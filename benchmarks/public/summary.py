@@ -230,7 +230,7 @@ def task_summary(task: str, report: dict[str, Any] | None, info: dict[str, Any] 
            "protocol": report.get("protocol"), "n_train": report.get("n_train"), "n_test": report.get("n_test"),
            "label_fractions": report.get("label_fractions"), "seeds": report.get("seeds"),
            "runtime": report.get("runtime"), "timings_s": report.get("timings_s", {}),
-           "stats": seed_stats(report), "secondary": extra}
+           "stats": seed_stats(report), "secondary": extra, "reference": report.get("reference")}
     if any("source_load" in r for r in report.get("results", [])):
         out["pairs"] = pair_table(report)
     return out
@@ -270,6 +270,11 @@ def anchor_rows(tasks: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             rows.append({"task": task, "anchor": None, "metric": tasks[task].get("metric"), "value": None,
                          "score": None, "approx": False, "ours": ours, "note": anchor["note"]})
+        reference = tasks[task].get("reference")
+        if reference:  # computed on the same test split by the dataset (e.g. AI4I's failure rules)
+            rows.append({"task": task, "anchor": f"reference (not a model): {reference['name']} ({reference['note']})",
+                         "metric": reference["metric"], "value": reference["value"], "score": None, "approx": False,
+                         "ours": ours})
     return rows
 
 

@@ -50,7 +50,9 @@ def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None, 
     protocol = run_protocol(task, backbone, dataset, runtime, log=log, others=others)
     report = reports.build_report(task, protocol, split=f"test: {dataset.meta.get('split_rule', 'held-out test split')}",
                                   runtime=protocol["runtime"], protocol=dataset.meta.get("protocol"),
-                                  n_classes=protocol["n_classes"], classes=dataset.meta.get("classes"))
+                                  n_classes=protocol["n_classes"], classes=dataset.meta.get("classes"),
+                                  # a dataset may know a non-model reference figure on its test split
+                                  **({"reference": dataset.meta["reference"]} if dataset.meta.get("reference") else {}))
     reports.write_task_report(store.report_dir(report_path(task, prefix)), report)
     return report
 
