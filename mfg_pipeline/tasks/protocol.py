@@ -332,6 +332,11 @@ def run_protocol(
     # [copies, n, dim]: the probe fits every copy of a labeled input (``task.augment``); scoring
     # reads the first, the inputs as they are
     features = {name: view_features(pretrained[name], inputs[name], task.augment, runtime) for name in probed}
+    if task.shared_backbone_components:
+        train_rows = np.where(dataset.index["split"].to_numpy() == "train")[0]
+        for name in set(others) & set(features):
+            features[name] = others[name].leading_embedding_components(features[name], train_rows,
+                                                                        task.shared_backbone_components)
     timings["embed"] = time.perf_counter() - t0
     hand = hand_features(dataset) if "baseline" in models else None
     use_threshold = task.chooses_threshold(n_out)
