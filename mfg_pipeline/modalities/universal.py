@@ -133,14 +133,14 @@ class UniversalSensorBackbone(Backbone):
         return int(n_channels) * (self.pooled_dim + stats)
 
     def leading_embedding_components(self, features: torch.Tensor, fit_rows: np.ndarray, k: int) -> torch.Tensor:
-        """Channel-mean features ``[n, pooled + stats]`` (or ``[copies, n, ...]``: fitted on the first
-        copy) with the embedding block projected on its ``k`` leading principal directions over the
-        rows ``fit_rows`` (inputs only: no labels); the statistics pass through."""
+        """Channel-mean features ``[copies, n, pooled + stats]`` (``view_features``) with the embedding
+        block projected on its ``k`` leading principal directions over the rows ``fit_rows`` of the
+        first copy (inputs only: no labels); the statistics pass through."""
         if not self.config["channel_mean"]:
             raise ValueError("principal directions of the embedding need channel_mean features")
         p = self.pooled_dim
         emb = features[..., :p]
-        fit = (emb[0] if emb.ndim == 3 else emb)[torch.as_tensor(fit_rows)].double()
+        fit = emb[0, torch.as_tensor(fit_rows)].double()
         mean = fit.mean(0)
         directions = torch.linalg.svd(fit - mean, full_matrices=False)[2][:k].T
         return torch.cat([((emb.double() - mean) @ directions).to(features.dtype), features[..., p:]], dim=-1)
