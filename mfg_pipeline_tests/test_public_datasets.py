@@ -152,9 +152,18 @@ def test_ai4i_failure_dataset_has_no_leaking_inputs(tmp_path):
     index, meta = dataset.index, dataset.meta
     assert dataset.inputs.shape == (3000, 11, 1)
     assert meta["channels"] == [*ai4i.CHANNELS, "temp_rise_k", "power_w", "strain_nm_min", "type_L", "type_M", "type_H"]
-    assert not {"TWF", "HDF", "PWF", "OSF", "RNF", "failure_type", "failure_mode"} & (set(meta["channels"]) | set(index.columns))
+    assert not {"TWF", "HDF", "PWF", "OSF", "RNF", "failure_type", "failure_mode"} & set(meta["channels"])
+    assert not {"TWF", "HDF", "PWF", "OSF", "RNF", "failure_type"} & set(index.columns)
     truth = pd.read_csv(source / "ai4i2020.csv", encoding="utf-8-sig").head(3000)
     assert int(index["target"].sum()) == int(truth["Machine failure"].sum())
+    # a label, never an input: each failure's mode (mechanisms first: TWF+OSF -> OSF), from the
+    # failure events' failure_type; random and unflagged failures are "other"
+    failed = truth["Machine failure"].to_numpy() == 1
+    expected = np.select([truth[m].to_numpy() == 1 for m in ("HDF", "PWF", "OSF", "TWF")], ["HDF", "PWF", "OSF", "TWF"],
+                         "other")
+    assert list(index["failure_mode"]) == list(np.where(failed, expected, "none"))
+    assert meta["classes_of"]["failure_mode"] == ["none", "HDF", "PWF", "OSF", "TWF", "other"]
+    assert {"PWF", "OSF", "TWF", "other"} <= set(index["failure_mode"])  # no HDF in the first 3,000 rows
     # The inputs are the process readings of the same row (sorted by time = UDI order).
     assert np.allclose(dataset.inputs[:, 3, 0].numpy(), truth["Torque [Nm]"].to_numpy(np.float32))
     # derived from the same row: temperature rise, power (W = Nm * rad/s), strain (Nm * min)

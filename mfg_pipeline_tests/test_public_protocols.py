@@ -21,8 +21,8 @@ from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics, phm08_score
 from mfg_pipeline.tasks import protocol
 from mfg_pipeline.tasks.baselines import Baseline, hand_features
-from mfg_pipeline.tasks.protocol import (common_scale, cross_fit_folds, encode_targets, experiments, label_subset,
-                                         run_protocol)
+from mfg_pipeline.tasks.protocol import (common_scale, cross_fit_folds, encode_targets, evaluated_scores, experiments,
+                                         label_subset, run_protocol, training_targets)
 from mfg_pipeline.tasks.registry import PUBLIC_TASKS, TASKS, get_task, tasks_for_plant
 from mfg_pipeline.training.device import cpu_runtime
 from mfg_pipeline_tests.public_kit import PLANTS, build, clean_plant, shared
@@ -168,13 +168,16 @@ def test_phm08_score_and_f1_threshold():
 
 
 def _failure_rows(n: int = 600) -> LabeledDataset:
+    """Rows failing by one of two mechanisms (~8 % positives), each failure labeled with its mode."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 4, 1)).astype(np.float32)
-    target = ((x[:, 0, 0] + 0.5 * x[:, 1, 0]) > 1.6).astype(int)  # ~7% positives
-    index = pd.DataFrame({"machine_id": [f"row{i}" for i in range(n)], "target": target,
-                          "split": np.where(np.arange(n) % 4 == 0, "test", "train")})
+    overheat, overload = x[:, 0, 0] > 1.75, x[:, 1, 0] < -1.75
+    mode = np.where(overheat, "overheat", np.where(overload, "overload", "none"))
+    index = pd.DataFrame({"machine_id": [f"row{i}" for i in range(n)], "target": (mode != "none").astype(int),
+                          "failure_mode": mode, "split": np.where(np.arange(n) % 4 == 0, "test", "train")})
     return LabeledDataset("ai4i_failure_dataset", "sensor", torch.from_numpy(x), index,
-                          {"kind": "classification", "classes": ["ok", "failure"]})
+                          {"kind": "classification", "classes": ["ok", "failure"],
+                           "classes_of": {"failure_mode": ["none", "overheat", "overload"]}})
 
 
 @pytest.mark.parametrize("threshold", ["validation", "cross_fit"])
@@ -220,6 +223,8 @@ def test_the_deployable_model_ships_the_threshold_its_task_is_evaluated_at(tmp_p
     assert y_val.sum() == round(0.2 * (train == 1).sum())
     assert 0 < saved["decision_threshold"] < 1 and saved["decision_threshold"] == out["threshold"]
     assert saved["test_metrics"]["threshold"] == saved["decision_threshold"]
+    # the weights output the failure modes they were trained on; the threshold is on 1 - P(none)
+    assert saved["n_outputs"] == 3 and saved["output_classes"] == ["none", "overheat", "overload"]
 
 
 def test_the_evaluation_report_carries_the_datasets_reference_figure(tmp_path):
@@ -285,6 +290,39 @@ def test_cross_fitting_partitions_the_labels_and_averages_the_copies(monkeypatch
         z.append((lt - np.median(lh)) / (lh.std() + 1e-6))
     np.testing.assert_allclose(scored[0][:, 1], 1 / (1 + np.exp(-np.mean(z, axis=0))), rtol=1e-6)
     assert not np.allclose(z[0], z[1])
+
+
+def test_models_train_on_the_failure_modes_and_are_scored_on_failure(monkeypatch):
+    """AI4I's neural models learn each failure mode as its own class (one mechanism each); the task
+    is still scored on Machine failure, with P(failure) = 1 - P(none), on the same labeled rows. The
+    baseline fits Machine failure."""
+    task = replace(get_task("ai4i_machine_failure"), seeds=(0,), label_fractions=(1.0,), threshold="validation",
+                   steps=30, eval_every=10)
+    assert task.train_target == "failure_mode"
+    dataset = _failure_rows()
+    y = encode_targets(dataset, task)
+    modes, n_modes = training_targets(dataset, task, y)
+    assert n_modes == 3 and np.array_equal(modes > 0, y == 1) and set(modes[y == 1]) == {1, 2}
+    np.testing.assert_allclose(evaluated_scores(task, np.array([[0.7, 0.2, 0.1], [0.1, 0.0, 0.9]])),
+                               [[0.7, 0.3], [0.1, 0.9]])
+    trained, scored = [], []
+    real_train, real_metrics = protocol.train_head, protocol.compute_metrics
+    monkeypatch.setattr(protocol, "train_head", lambda body, x, yt, settings, **kw: trained.append(
+        (settings.n_outputs, set(yt.tolist()), set(kw["val"][1].tolist()))) or real_train(body, x, yt, settings, **kw))
+    monkeypatch.setattr(protocol, "compute_metrics",
+                        lambda kind, yt, s, threshold=None: scored.append((set(yt.tolist()), s.shape[1]))
+                        or real_metrics(kind, yt, s, threshold))
+    rows = run_protocol(task, get_modality("tabular").build(None, 0, n_features=4), dataset)["results"]
+    assert [t[0] for t in trained] == [3, 3] and all(t[1] == t[2] == {0, 1, 2} for t in trained)
+    assert scored == [({0, 1}, 2)] * 3  # pretrained, scratch, baseline: binary truth, binary scores
+    fitted, real_fit = [], Baseline.fit
+    monkeypatch.setattr(Baseline, "fit", lambda self, x, yt: fitted.append(set(yt.tolist())) or real_fit(self, x, yt))
+    run_protocol(task, get_modality("tabular").build(None, 0, n_features=4), dataset, models=("baseline",))
+    assert fitted == [{0, 1}]
+    # the same labeled rows as a task trained on Machine failure itself
+    binary = replace(task, train_target=None)
+    assert [len(r["labeled"]) for r in experiments(binary, dataset, y)] == [r["n_labeled"] for r in rows[:1]]
+    assert all(r["metrics"]["auroc"] > 0.8 for r in rows)
 
 
 def test_cmapss_protocol_scores_the_last_cycle_of_each_test_engine_on_whole_engines(tmp_path):

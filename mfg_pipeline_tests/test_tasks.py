@@ -257,6 +257,8 @@ def test_refit_is_refused_where_validation_data_chooses_the_threshold():
         TaskSpec("x", "sensor", "d", "classification", "f1", threshold="cross_fit")
     with pytest.raises(ValueError, match="threshold must be one of"):
         TaskSpec("x", "sensor", "d", "classification", "f1", threshold="best")
+    with pytest.raises(ValueError, match="train_target refines the classes"):
+        TaskSpec("x", "sensor", "d", "regression", "rmse", train_target="stage")
 
 
 def test_a_hidden_layer_in_the_head_fits_what_a_linear_head_cannot(tmp_path):

@@ -23,7 +23,8 @@ from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
 from mfg_pipeline.tasks.heads import train_head
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
-from mfg_pipeline.tasks.protocol import encode_targets, head_settings, hold_out_validation, n_classes_of
+from mfg_pipeline.tasks.protocol import (encode_targets, evaluated_scores, head_settings, hold_out_validation,
+                                         n_classes_of, training_targets)
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
 
@@ -44,18 +45,22 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     fit_pos, val_pos = hold_out_validation(task, dataset, y, train_pos, seed)
     inputs = backbone.prepare(dataset)
     n_out = n_classes_of(dataset, y)
-    settings = head_settings(task, n_out, task.finetune_mode, seed, task.lr, task.body_lr_scale, backbone)
-    val = (take(inputs, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
-    predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
+    y_fit, n_fit = training_targets(dataset, task, y)
+    settings = head_settings(task, n_fit, task.finetune_mode, seed, task.lr, task.body_lr_scale, backbone)
+    val = (take(inputs, torch.as_tensor(val_pos)), y_fit[val_pos]) if val_pos is not None else None
+    predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y_fit[fit_pos], settings, val=val,
                            runtime=runtime)
-    scores = predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime)
+    scores = evaluated_scores(task, predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime))
     threshold = None
     if task.chooses_threshold(n_out) and val is not None:
-        threshold = best_f1_threshold(val[1], predictor.predict(val[0], runtime)[:, 1])
+        threshold = best_f1_threshold(y[val_pos], evaluated_scores(task, predictor.predict(val[0], runtime))[:, 1])
     metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
     out = store.asset_dir(asset_path(prefix, task.finetuned_asset))
     extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode, "augment": task.augment,
-             "n_outputs": n_out, "classes": dataset.meta.get("classes"),
+             "n_outputs": n_fit, "classes": dataset.meta.get("classes"),
+             # the weights' outputs are these classes; P(positive) = 1 - P(the first)
+             **({"train_target": task.train_target, "output_classes": (dataset.meta.get("classes_of") or {}).get(
+                 task.train_target)} if task.train_target else {}),
              "backbone_config": backbone.config if task.modality != "text" else None,
              "decision_threshold": threshold, "test_metrics": metrics,
              "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),

@@ -13,7 +13,8 @@ builders, but splits by the protocol of its benchmark instead of by hashed machi
 - ``neu_defect_dataset``: 6 classes, stratified split per image; byte-identical images share a
   group and so a side.
 - ``ai4i_failure_dataset``: Machine failure from the 5 process channels (+ product variant
-  one-hot); failure-mode columns never enter; stratified split.
+  one-hot); failure-mode columns never inputs (``failure_mode``, from the failure events'
+  ``failure_type``, is a label a task may train on); stratified split.
 - ``excavator_system_dataset``: MajorSystem of excavator work orders; classes under
   ``MIN_CLASS_COUNT`` examples folded into ``other``; identical texts share a group and so a side.
 
@@ -254,6 +255,18 @@ def ai4i_derived(readings: pd.DataFrame) -> np.ndarray:
 AI4I_STRAIN_LIMIT = {"L": 11_000.0, "M": 12_000.0, "H": 13_000.0}
 
 
+# What the models train on (``failure_mode``, TaskSpec.train_target): a failure's mode, the ones with
+# a mechanism in the readings first ("TWF+OSF" -> OSF); random and unspecified failures are "other".
+# Each mode is one simple boundary, where "failure" is their union plus the unpredictable ones.
+AI4I_MODE_CLASSES = ("none", "HDF", "PWF", "OSF", "TWF", "other")
+
+
+def ai4i_failure_mode(failure_type: str) -> str:
+    """The ``failure_type`` of a failure event (``HDF``, ``TWF+OSF``, ``unspecified``) -> its class."""
+    modes = set(str(failure_type).split("+"))
+    return next((m for m in AI4I_MODE_CLASSES[1:-1] if m in modes), "other")
+
+
 def ai4i_rule_failures(derived: np.ndarray, speed: np.ndarray, variant: pd.Series) -> np.ndarray:
     """Rows the UCI failure rules flag, from ``AI4I_DERIVED`` [N, 3], the speed (rpm) and the
     product variant. Temperatures are published to 0.1 K, so the rise is compared at that
@@ -282,8 +295,11 @@ def build_ai4i_failure_dataset(inputs: DatasetInputs) -> LabeledDataset:
     variant) -> Machine failure; mode columns never used."""
     channels = list(inputs.channels)
     readings = _concat(inputs.sensor, ["timestamp", "machine_id", *channels])
-    events = _concat(inputs.failures, ["timestamp", "machine_id", "event"])
-    failed = set(zip(events.loc[events["event"] == "failure", "machine_id"], to_ns(events.loc[events["event"] == "failure", "timestamp"])))
+    events = _concat(inputs.failures, ["timestamp", "machine_id", "event", "failure_type"])
+    failures = events.loc[events["event"] == "failure"]
+    types = failures["failure_type"].fillna("unspecified") if "failure_type" in failures else ["unspecified"] * len(failures)
+    mode_of = dict(zip(zip(failures["machine_id"], to_ns(failures["timestamp"])), map(ai4i_failure_mode, types)))
+    failed = set(mode_of)
     readings = readings.sort_values(["timestamp", "machine_id"], kind="stable").reset_index(drop=True)
     keys = list(zip(readings["machine_id"], to_ns(readings["timestamp"])))
     target = np.array([k in failed for k in keys], dtype=np.int64)
@@ -292,7 +308,8 @@ def build_ai4i_failure_dataset(inputs: DatasetInputs) -> LabeledDataset:
     derived = ai4i_derived(readings)
     values = np.concatenate([readings[channels].to_numpy(np.float32), derived, onehot], axis=1)
     tensor = torch.from_numpy(values.copy())[:, :, None]
-    index = readings[["timestamp", "machine_id"]].assign(product_type=variant, target=target)
+    index = readings[["timestamp", "machine_id"]].assign(product_type=variant, target=target,
+                                                         failure_mode=[mode_of.get(k, "none") for k in keys])
     index["split"] = stratified_group_split(index["target"], index["machine_id"] + "@" + index["timestamp"].astype(str),
                                             inputs.test_fraction) if len(index) else []
     test = (index["split"] == "test").to_numpy()
@@ -300,7 +317,8 @@ def build_ai4i_failure_dataset(inputs: DatasetInputs) -> LabeledDataset:
                                                         variant), target, test) if test.any() else None)
     return _finish("ai4i_failure_dataset", "sensor", tensor, index, "classification", "machine_failure",
                    "stratified by Machine failure, per reading (each reading is an independent process run)",
-                   classes=("no_failure", "failure"), channels=[*channels, *AI4I_DERIVED, *(f"type_{t}" for t in ai4i.TYPES)],
+                   classes=("no_failure", "failure"), classes_of={"failure_mode": list(AI4I_MODE_CLASSES)},
+                   channels=[*channels, *AI4I_DERIVED, *(f"type_{t}" for t in ai4i.TYPES)],
                    window=1, failure_events_without_reading=len(failed) - int(target.sum()),
                    excluded_columns=list(ai4i.MODES), positive_rate=float(target.mean()) if len(target) else 0.0,
                    reference=reference,

@@ -68,25 +68,33 @@ from mfg_pipeline.training.seeding import derive_seed
 MODELS = ("pretrained", "scratch", "baseline")  # plus any extra pretrained backbone (``others``)
 
 
-def n_classes_of(dataset: LabeledDataset, y: np.ndarray) -> int:
+def _classes(dataset: LabeledDataset, column: str | None) -> list | None:
+    """Class names of the target (``meta["classes"]``) or of another class column of the index
+    (``meta["classes_of"][column]``)."""
+    return dataset.meta.get("classes") if column is None else (dataset.meta.get("classes_of") or {}).get(column)
+
+
+def n_classes_of(dataset: LabeledDataset, y: np.ndarray, column: str | None = None) -> int:
     if dataset.meta.get("kind") == "regression":
         return 1
-    classes = dataset.meta.get("classes")
+    classes = _classes(dataset, column)
     return len(classes) if classes else int(np.max(y)) + 1
 
 
-def encode_targets(dataset: LabeledDataset, task: TaskSpec) -> np.ndarray:
-    """Targets as float32 (regression) or int64 class ids (class names are mapped through
-    ``meta["classes"]``)."""
-    values = dataset.index[task.target]
+def encode_targets(dataset: LabeledDataset, task: TaskSpec, column: str | None = None) -> np.ndarray:
+    """Targets (``column``: another class column of the index, e.g. ``task.train_target``) as
+    float32 (regression) or int64 class ids (class names are mapped through ``meta["classes"]``,
+    or ``meta["classes_of"][column]``)."""
+    values = dataset.index[column or task.target]
     if task.kind == "regression":
         return values.to_numpy(dtype=np.float32)
     if values.dtype == object or str(values.dtype).startswith(("string", "str", "category")):
-        classes = list(dataset.meta.get("classes") or sorted(values.astype(str).unique()))
+        classes = list(_classes(dataset, column) or sorted(values.astype(str).unique()))
         lookup = {str(c): i for i, c in enumerate(classes)}
         unknown = set(values.astype(str)) - set(lookup)
         if unknown:
-            raise ValueError(f"{dataset.name}: targets {sorted(unknown)[:5]} not in meta['classes']")
+            raise ValueError(f"{dataset.name}: targets {sorted(unknown)[:5]} of {column or task.target!r} "
+                             "not among its classes")
         return values.astype(str).map(lookup).to_numpy(dtype=np.int64)
     return values.to_numpy(dtype=np.int64)
 
@@ -243,6 +251,24 @@ def hold_out_validation(task: TaskSpec, dataset: LabeledDataset, y: np.ndarray, 
     return validation_split(positions, groups, seed, task.min_val_samples)
 
 
+def training_targets(dataset: LabeledDataset, task: TaskSpec, y: np.ndarray) -> tuple[np.ndarray, int]:
+    """What the models train on: the evaluated targets ``y``, or the task's finer ``train_target``
+    classes, with their number of classes."""
+    if not task.train_target:
+        return y, n_classes_of(dataset, y)
+    y_fit = encode_targets(dataset, task, task.train_target)
+    return y_fit, n_classes_of(dataset, y_fit, task.train_target)
+
+
+def evaluated_scores(task: TaskSpec, scores: np.ndarray) -> np.ndarray:
+    """Scores over the training classes -> scores over the evaluated (binary) classes: with a
+    ``train_target``, P(positive) = 1 - P(its first, negative class)."""
+    if not task.train_target:
+        return scores
+    negative = np.asarray(scores)[:, 0]
+    return np.stack([negative, 1.0 - negative], axis=1)
+
+
 def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float,
                   backbone: Backbone | None = None) -> HeadSettings:
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
@@ -316,6 +342,7 @@ def run_protocol(
     started = time.perf_counter()
     y = encode_targets(dataset, task)
     n_out = n_classes_of(dataset, y)
+    y_fit, n_fit = training_targets(dataset, task, y)
     runs = experiments(task, dataset, y)
     others = dict(others or {})
     pretrained = {"pretrained": backbone, **others}
@@ -357,6 +384,8 @@ def run_protocol(
         if model_name == "baseline":
             # with a threshold to choose, the baseline too must leave the validation data out
             base_pos = fit_pos if use_threshold and val_pos is not None else sub
+            # on the evaluated target, not ``train_target``: boosting on a few examples of each rare
+            # class overfits them (AI4I development splits, all labels: F1 0.59 on the failure modes, 0.79)
             base = Baseline(dataset.modality, task.kind, task.baseline, n_out, seed).fit(pick(hand, base_pos), y[base_pos])
             test_x = pick(hand, test_pos)
             scores = (base.adapted(test_x) if adapt else base).predict_scores(test_x)
@@ -374,13 +403,13 @@ def run_protocol(
             if not body.finetunable:  # nothing to train but the head: the same probe
                 f = view_features(body, body.prepare(dataset), task.augment, runtime)
         if f is not None:
-            settings = head_settings(task, n_out, "linear_probe", seed, task.lr, 1.0, body)
+            settings = head_settings(task, n_fit, "linear_probe", seed, task.lr, 1.0, body)
             # the closed-form probe fits every view of an input; the loop (probe "sgd") reads
             # features [n, dim], the inputs as they are
             views = f if settings.probe == "cv" else f[0]
             # the closed-form probe merges validation data into its own CV, unless it
             # must stay out to choose the threshold
-            val = (views[..., val_pos, :], y[val_pos]) if val_pos is not None and not use_threshold else None
+            val = (views[..., val_pos, :], y_fit[val_pos]) if val_pos is not None and not use_threshold else None
             self_trains = bool(task.self_training_rounds and model_name in pretrained and pool_pos is not None
                                and len(pool_pos))
             if self_trains:
@@ -389,13 +418,14 @@ def run_protocol(
                     # AdaBN before self-training reads the target: its features standardised with
                     # their own statistics, the rest with the labeled ones'
                     f = per_domain_standardised(f, labeled, pool_pos, test_pos)
-                predictor, labels_only = self_trained_probe(f[:, labeled], y[labeled], f[:, pool_pos], settings,
+                predictor, labels_only = self_trained_probe(f[:, labeled], y_fit[labeled], f[:, pool_pos], settings,
                                                             task.self_training_rounds)
                 # what self-training added: the same probe from the labels alone, at argmax
                 info[f"labels_only_{task.metric}"] = float(compute_metrics(
-                    task.kind, y[test_pos], labels_only.predict(f[0][test_pos], runtime))[task.metric])
+                    task.kind, y[test_pos], evaluated_scores(task, labels_only.predict(f[0][test_pos], runtime))
+                )[task.metric])
             else:
-                predictor = train_head(None, views[..., fit_pos, :], y[fit_pos], settings, val=val, runtime=runtime)
+                predictor = train_head(None, views[..., fit_pos, :], y_fit[fit_pos], settings, val=val, runtime=runtime)
             def inputs_at(p, f=f[0]):
                 return f[p]
         else:
@@ -403,20 +433,21 @@ def run_protocol(
                 body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
             else:
                 lr, scale = task.scratch_lr, 1.0
-            settings = head_settings(task, n_out, "full", seed, lr, scale, body)
+            settings = head_settings(task, n_fit, "full", seed, lr, scale, body)
             if model_name in others:
                 settings = replace(settings, steps=task.shared_backbone_steps,
                                    batch_size=task.shared_backbone_batch)
-            val = (take(x, torch.as_tensor(val_pos)), y[val_pos]) if val_pos is not None else None
-            predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y[fit_pos], settings, val=val,
+            val = (take(x, torch.as_tensor(val_pos)), y_fit[val_pos]) if val_pos is not None else None
+            predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y_fit[fit_pos], settings, val=val,
                                    runtime=runtime)
             def inputs_at(p, x=x):
                 return take(x, torch.as_tensor(p))
         test_x = inputs_at(test_pos)
         # the scored (target) inputs, never their labels, re-estimate the standardisation (a
         # self-trained probe's inputs already are)
-        scores = (predictor.adapted(test_x, runtime) if adapt and not self_trains else predictor).predict(test_x, runtime)
-        val_scores = None if val_pos is None else predictor.predict(inputs_at(val_pos), runtime)
+        scores = evaluated_scores(task, (predictor.adapted(test_x, runtime) if adapt and not self_trains else predictor)
+                                  .predict(test_x, runtime))
+        val_scores = None if val_pos is None else evaluated_scores(task, predictor.predict(inputs_at(val_pos), runtime))
         return scores, val_scores, {"steps_done": predictor.result.steps_done,
                                     "stopped_early": predictor.result.stopped_early,
                                     "final_loss": predictor.result.final_loss, "refit": predictor.chosen_by is not None,
