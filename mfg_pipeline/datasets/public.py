@@ -292,7 +292,7 @@ def ai4i_rule_reference(flagged: np.ndarray, target: np.ndarray, test: np.ndarra
 
 def build_ai4i_failure_dataset(inputs: DatasetInputs) -> LabeledDataset:
     """AI4I process reading (5 channels, 3 physical quantities derived from them, product
-    variant) -> Machine failure; mode columns never used."""
+    variant) -> Machine failure; the failure modes are labels (``failure_mode``), never inputs."""
     channels = list(inputs.channels)
     readings = _concat(inputs.sensor, ["timestamp", "machine_id", *channels])
     events = _concat(inputs.failures, ["timestamp", "machine_id", "event", "failure_type"])
