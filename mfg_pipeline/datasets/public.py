@@ -299,17 +299,15 @@ def build_ai4i_failure_dataset(inputs: DatasetInputs) -> LabeledDataset:
     failures = events.loc[events["event"] == "failure"]
     types = failures["failure_type"].fillna("unspecified") if "failure_type" in failures else ["unspecified"] * len(failures)
     mode_of = dict(zip(zip(failures["machine_id"], to_ns(failures["timestamp"])), map(ai4i_failure_mode, types)))
-    failed = set(mode_of)
     readings = readings.sort_values(["timestamp", "machine_id"], kind="stable").reset_index(drop=True)
-    keys = list(zip(readings["machine_id"], to_ns(readings["timestamp"])))
-    target = np.array([k in failed for k in keys], dtype=np.int64)
+    failure_mode = [mode_of.get(k, "none") for k in zip(readings["machine_id"], to_ns(readings["timestamp"]))]
+    target = np.array([m != "none" for m in failure_mode], dtype=np.int64)
     variant = readings["machine_id"].str.removeprefix("ai4i-")
     onehot = np.stack([(variant == t).to_numpy(np.float32) for t in ai4i.TYPES], axis=1) if len(readings) else np.zeros((0, 3), np.float32)
     derived = ai4i_derived(readings)
     values = np.concatenate([readings[channels].to_numpy(np.float32), derived, onehot], axis=1)
     tensor = torch.from_numpy(values.copy())[:, :, None]
-    index = readings[["timestamp", "machine_id"]].assign(product_type=variant, target=target,
-                                                         failure_mode=[mode_of.get(k, "none") for k in keys])
+    index = readings[["timestamp", "machine_id"]].assign(product_type=variant, target=target, failure_mode=failure_mode)
     index["split"] = stratified_group_split(index["target"], index["machine_id"] + "@" + index["timestamp"].astype(str),
                                             inputs.test_fraction) if len(index) else []
     test = (index["split"] == "test").to_numpy()
@@ -319,7 +317,7 @@ def build_ai4i_failure_dataset(inputs: DatasetInputs) -> LabeledDataset:
                    "stratified by Machine failure, per reading (each reading is an independent process run)",
                    classes=("no_failure", "failure"), classes_of={"failure_mode": list(AI4I_MODE_CLASSES)},
                    channels=[*channels, *AI4I_DERIVED, *(f"type_{t}" for t in ai4i.TYPES)],
-                   window=1, failure_events_without_reading=len(failed) - int(target.sum()),
+                   window=1, failure_events_without_reading=len(mode_of) - int(target.sum()),
                    excluded_columns=list(ai4i.MODES), positive_rate=float(target.mean()) if len(target) else 0.0,
                    reference=reference,
                    protocol=("Report F1, AUROC and PR-AUC for Machine failure. The failure-mode columns "
