@@ -161,19 +161,6 @@ def test_closed_form_probe_classification_matches_sklearn_and_picks_c_by_cv():
     assert one.result.best_value == 1e-2
 
 
-def test_probe_basis_is_the_leading_singular_directions_from_either_gram_matrix():
-    from mfg_pipeline.tasks.heads import leading_directions
-
-    rng = np.random.default_rng(3)
-    for n, d in [(120, 200), (200, 120)]:  # wide (n x n Gram) and tall (d x d Gram)
-        x = rng.normal(size=(n, d)) * np.linspace(4, 0.1, d)
-        got = leading_directions(x, 50)
-        ref = np.linalg.svd(x, full_matrices=False)[2][:50]
-        assert got.shape == (50, d)
-        np.testing.assert_allclose(np.abs((got * ref).sum(1)), 1, atol=1e-8)  # the same directions, up to sign
-        np.testing.assert_allclose(got @ got.T, np.eye(50), atol=1e-8)
-
-
 def test_closed_form_probe_binary_and_regression():
     import torch
 

@@ -45,6 +45,7 @@ from mfg_pipeline.modalities.sensor import SensorBackbone, window_trend
 from mfg_pipeline.storage import atomic
 from mfg_pipeline.storage.artifacts import Corpus, LabeledDataset
 from mfg_pipeline.training.device import Runtime
+from mfg_pipeline.training.linalg import leading_directions
 from mfg_pipeline.training.loop import LoopConfig, LoopResult, fit
 from mfg_pipeline.training.seeding import derive_seed
 
@@ -142,7 +143,7 @@ class UniversalSensorBackbone(Backbone):
         emb = features[..., :p]
         fit = emb[0, torch.as_tensor(fit_rows)].double()
         mean = fit.mean(0)
-        directions = torch.linalg.svd(fit - mean, full_matrices=False)[2][:k].T
+        directions = torch.from_numpy(leading_directions((fit - mean).numpy(), k).copy()).T
         return torch.cat([((emb.double() - mean) @ directions).to(features.dtype), features[..., p:]], dim=-1)
 
     # -- data -----------------------------------------------------------------------------
