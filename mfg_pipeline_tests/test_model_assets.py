@@ -1,7 +1,10 @@
 import json
+import math
 from dataclasses import replace
 
 import dagster as dg
+import pytest
+import torch
 
 from mfg_pipeline.assets.evaluation import evaluation_assets, model_assets
 from mfg_pipeline.assets.finetuning import finetuning_assets
@@ -53,15 +56,29 @@ def test_adding_a_task_is_one_registry_entry():
     assert "finetuned_bearing_wear" in names and len(evaluation_assets((*TASKS, extra))) == len(TASKS) + 2
 
 
-def test_materialize_backbone_finetuned_evaluation(tmp_path):
+# The main job's settings (CPU, fp32), then every task of every modality in bf16 on CPU and, where
+# a GPU is (CI has none; `pytest -k cuda` on a lent GPU machine), on CUDA: the same test, so the
+# GPU case's own checks are exercised everywhere.
+DEVICES = [pytest.param("cpu", "fp32", ("equipment_failure",), id="cpu-fp32"),
+           pytest.param("cpu", "bf16", tuple(t.name for t in TASKS), id="cpu-bf16-every-task"),
+           pytest.param("cuda", "bf16", tuple(t.name for t in TASKS), id="cuda-bf16-every-task",
+                        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"))]
+
+
+@pytest.mark.parametrize(("device", "precision", "names"), DEVICES)
+def test_materialize_backbone_finetuned_evaluation(tmp_path, device, precision, names):
     write_synthetic_store(tmp_path / "work")
-    tasks = (replace(get_task("equipment_failure"), steps=4, eval_every=2, label_fractions=(0.05, 1.0)),)
+    tasks = tuple(replace(get_task(n), steps=4, eval_every=2, label_fractions=(0.05, 1.0)) for n in names)
     store = DataStore(landing_dir=str(tmp_path / "landing"), work_dir=str(tmp_path / "work"),
                       reports_dir=str(tmp_path / "reports"))
     assets = model_assets(tasks, pretrain_scale=0.02)
+    compute = ComputeResource(device=device, precision=precision)
     result = dg.materialize([*assets, *model_checks(tasks)],
-                            resources={"store": store, "compute": ComputeResource(device="cpu"), **model_resources()})
+                            resources={"store": store, "compute": compute, **model_resources()})
     assert result.success
+    for task in tasks:
+        rows = json.loads((tmp_path / "reports" / task.name / "metrics.json").read_text())["results"]
+        assert len(rows) == 3 * 2 * len(task.seeds) and all(math.isfinite(r["value"]) for r in rows)
     assert (resolve_dir(tmp_path / "work" / "sensor_backbone") / "model.safetensors").exists()
     assert (resolve_dir(tmp_path / "work" / "finetuned_equipment_failure") / "task_model.safetensors").exists()
     assert not (tmp_path / "work" / "sensor_backbone" / "checkpoints").exists()
@@ -70,11 +87,10 @@ def test_materialize_backbone_finetuned_evaluation(tmp_path):
     assert saved["decision_threshold"] is None  # argmax task: no threshold to ship
     metrics = json.loads((tmp_path / "reports" / "equipment_failure" / "metrics.json").read_text())
     assert {r["model"] for r in metrics["results"]} == {"pretrained", "scratch", "baseline"}
-    assert len(metrics["results"]) == 3 * 2 * len(tasks[0].seeds)
     assert (tmp_path / "reports" / "summary.md").read_text().count("equipment_failure") >= 1
-    evals = result.get_asset_check_evaluations()
-    assert len(evals) == 1 and evals[0].check_name == CHECK_NAME
-    assert evals[0].severity == dg.AssetCheckSeverity.WARN
+    evals = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+    assert len(evals) == len(tasks) and evals["evaluation_equipment_failure"].check_name == CHECK_NAME
+    assert evals["evaluation_equipment_failure"].severity == dg.AssetCheckSeverity.WARN
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     md = mats["sensor_backbone"].materialization.metadata
     assert md["steps"].value == 4 and md["params"].value > 0 and "loss_curve" in md
