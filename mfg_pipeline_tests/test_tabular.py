@@ -164,6 +164,25 @@ def test_save_load_round_trip_and_scratch_twin(pretrained, tmp_path):
     assert torch.equal(bb.fresh(seed=1).inp.weight, twin.inp.weight)  # deterministic per seed
 
 
+def test_scratch_twin_learns_its_standardisation_and_bins_from_the_labeled_rows_alone():
+    corpus = corpus_of(table(2000, seed=0))
+    bb = TabularBackbone.build({**SMALL, "bins": 8}, corpus, seed=0)
+    # the labeled rows: a corner of the corpus (column 0 high), with a passthrough variant column
+    x = table(4000, seed=5)
+    x = x[x[:, 0] > OFFSET[0] + SCALE[0]][:300]
+    data = LabeledDataset("t", "sensor", torch.cat([x, torch.ones(len(x), 1)], 1)[:, :, None],
+                          pd.DataFrame({"target": [0] * len(x)}))
+    labeled = np.arange(0, len(x), 2)
+    twin = bb.scratch_twin(3, data, labeled)
+    own = TabularBackbone.build({**SMALL, "bins": 8}, corpus_of(x[labeled]), seed=3)
+    assert twin.config["n_features"] == 5  # the variant column still passes through
+    assert twin.config["feature_mean"] == pytest.approx(x[labeled].mean(0).tolist())
+    np.testing.assert_allclose(np.array(twin.config["bin_edges"]), np.array(own.config["bin_edges"]), rtol=1e-5)
+    assert twin.config["feature_mean"][0] > bb.config["feature_mean"][0] + 0.5 * SCALE[0]  # not the corpus's
+    assert torch.equal(twin.inp.weight, own.inp.weight)  # the seed's weights, as any twin
+    assert twin.embed(twin.prepare(data)).shape == bb.embed(bb.prepare(data)).shape
+
+
 def test_full_finetune_uses_the_passthrough_columns(pretrained):
     """The label is the product type (a passthrough column): a full finetune learns it."""
     bb, _ = pretrained

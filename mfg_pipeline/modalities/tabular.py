@@ -130,6 +130,15 @@ class TabularBackbone(Backbone):
                                                          int(config["bins"]))
         return super().build(config, None, seed)  # type: ignore[return-value]
 
+    def scratch_twin(self, seed: int, dataset: LabeledDataset, labeled: Any) -> "TabularBackbone":
+        """The standardisation and the bin edges are learnt from the corpus, and they shape what the
+        encoder reads (products, bins), so the twin learns its own from the labeled rows' inputs
+        alone, as a model without the unlabeled corpus would. (A sensor backbone's corpus statistics
+        only shift and scale its window statistics, which the head standardises again.)"""
+        rows = self.prepare(dataset)[torch.as_tensor(labeled, dtype=torch.long), : self.config["n_features"]]
+        corpus = Corpus(self.modality, rows, dataset.index.iloc[list(labeled)])
+        return type(self).build({**self.config, "feature_mean": None, "feature_std": None, "bin_edges": None}, corpus, seed)
+
     # -- data -----------------------------------------------------------------------------
     def prepare(self, data: Corpus | LabeledDataset) -> Inputs:
         if data.inputs is None:
