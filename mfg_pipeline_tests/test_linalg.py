@@ -14,3 +14,4 @@ def test_leading_directions_are_the_svd_directions_from_either_gram_matrix():
         assert got.shape == (50, d)
         np.testing.assert_allclose(np.abs((got * ref).sum(1)), 1, atol=1e-8)  # the same directions, up to sign
         np.testing.assert_allclose(got @ got.T, np.eye(50), atol=1e-8)
+        assert got.flags.c_contiguous  # torch.from_numpy takes it as it is

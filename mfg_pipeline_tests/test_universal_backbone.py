@@ -186,21 +186,22 @@ def test_save_load_round_trip_identical_embeddings(tmp_path):
     assert load_universal(tmp_path / "bb", scales=[1, 2], max_pool=True).embed(x).shape == (5, 3 * 4 * 32)
 
 
-def test_leading_embedding_components_are_fitted_on_the_given_rows_only(backbone):
+@pytest.mark.parametrize("n_fit", [30, 60])  # fewer / more fitted rows than the 32 embedding dimensions
+def test_leading_embedding_components_are_fitted_on_the_given_rows_only(backbone, n_fit):
     mean = UniversalSensorBackbone({**TINY, "stats_features": True, "channel_mean": True}).eval()
-    feats = torch.stack([mean.embed(windows(40, 3, 64, seed=4))])  # [1 copy, 40, 32 + 3 x 3]
-    fit_rows = np.arange(30)
+    feats = torch.stack([mean.embed(windows(80, 3, 64, seed=4))])  # [1 copy, 80, 32 + 3 x 3]
+    fit_rows = np.arange(n_fit)
     out = mean.leading_embedding_components(feats, fit_rows, 4)
-    assert out.shape == (1, 40, 4 + 9)
+    assert out.shape == (1, 80, 4 + 9)
     assert torch.equal(out[..., 4:], feats[..., 32:])  # the statistics pass through
-    fitted = out[0, :30, :4].double()
+    fitted = out[0, :n_fit, :4].double()
     assert torch.allclose(fitted.mean(0), torch.zeros(4, dtype=torch.float64), atol=1e-4)
     var = fitted.var(0)
     assert (var[:-1] >= var[1:]).all()  # leading directions first
     moved = feats.clone()
-    moved[0, 30:, :32] += 100.0  # rows outside the fit change only their own projection
+    moved[0, n_fit:, :32] += 100.0  # rows outside the fit change only their own projection
     again = mean.leading_embedding_components(moved, fit_rows, 4)
-    assert torch.allclose(again[0, :30], out[0, :30]) and not torch.allclose(again[0, 30:], out[0, 30:])
+    assert torch.allclose(again[0, :n_fit], out[0, :n_fit]) and not torch.allclose(again[0, n_fit:], out[0, n_fit:])
     with pytest.raises(ValueError, match="channel_mean"):
         backbone.leading_embedding_components(feats, fit_rows, 4)
 

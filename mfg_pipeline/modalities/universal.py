@@ -143,7 +143,7 @@ class UniversalSensorBackbone(Backbone):
         emb = features[..., :p]
         fit = emb[0, torch.as_tensor(fit_rows)].double()
         mean = fit.mean(0)
-        directions = torch.tensor(leading_directions((fit - mean).numpy(), k)).T
+        directions = torch.from_numpy(leading_directions((fit - mean).numpy(), k)).T
         return torch.cat([((emb.double() - mean) @ directions).to(features.dtype), features[..., p:]], dim=-1)
 
     # -- data -----------------------------------------------------------------------------

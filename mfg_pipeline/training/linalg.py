@@ -14,7 +14,9 @@ def leading_directions(x: np.ndarray, k: int) -> np.ndarray:
 
     n, d = x.shape
     if n >= d:
-        return scipy.linalg.eigh(x.T @ x, subset_by_index=[d - k, d - 1])[1][:, ::-1].T
-    values, left = scipy.linalg.eigh(x @ x.T, subset_by_index=[n - k, n - 1])
-    # v = X^T u / s for each left singular vector u
-    return (x.T @ (left[:, ::-1] / np.sqrt(np.maximum(values[::-1], np.finfo(x.dtype).tiny)))).T
+        directions = scipy.linalg.eigh(x.T @ x, subset_by_index=[d - k, d - 1])[1][:, ::-1].T
+    else:
+        values, left = scipy.linalg.eigh(x @ x.T, subset_by_index=[n - k, n - 1])
+        # v = X^T u / s for each left singular vector u
+        directions = (x.T @ (left[:, ::-1] / np.sqrt(np.maximum(values[::-1], np.finfo(x.dtype).tiny)))).T
+    return np.ascontiguousarray(directions)  # eigh's order reversed: negative strides, which torch refuses
