@@ -87,7 +87,7 @@ class Backbone(nn.Module):
     def scratch_twin(self, seed: int, dataset: LabeledDataset, labeled: Any) -> "Backbone":
         """The protocol's scratch twin for a run that labels ``dataset``'s rows at positions
         ``labeled``: new random weights (``fresh``). A backbone that learns more than weights
-        from its corpus (a vocabulary) learns that from the labeled rows instead."""
+        from its corpus (a vocabulary, tabular bins) learns that from the labeled rows instead."""
         return self.fresh(seed)
 
     # -- data -----------------------------------------------------------------------------
