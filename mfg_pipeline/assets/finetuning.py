@@ -23,8 +23,8 @@ from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
 from mfg_pipeline.tasks.heads import train_head
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
-from mfg_pipeline.tasks.protocol import (encode_targets, evaluated_scores, head_settings, hold_out_validation,
-                                         n_classes_of, training_targets)
+from mfg_pipeline.tasks.protocol import (class_names, encode_targets, evaluated_scores, head_settings,
+                                         hold_out_validation, n_classes_of, training_targets)
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
 
@@ -57,10 +57,10 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
     out = store.asset_dir(asset_path(prefix, task.finetuned_asset))
     extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode, "augment": task.augment,
-             "n_outputs": n_fit, "classes": dataset.meta.get("classes"),
+             "n_outputs": n_fit, "classes": class_names(dataset),
              # the weights' outputs are these classes; P(positive) = 1 - P(the first)
-             **({"train_target": task.train_target, "output_classes": (dataset.meta.get("classes_of") or {}).get(
-                 task.train_target)} if task.train_target else {}),
+             **({"train_target": task.train_target, "output_classes": class_names(dataset, task.train_target)}
+                if task.train_target else {}),
              "backbone_config": backbone.config if task.modality != "text" else None,
              "decision_threshold": threshold, "test_metrics": metrics,
              "n_fit": len(fit_pos), "n_val": 0 if val_pos is None else len(val_pos),

@@ -71,7 +71,7 @@ from mfg_pipeline.training.seeding import derive_seed
 MODELS = ("pretrained", "scratch", "baseline")  # plus any extra pretrained backbone (``others``)
 
 
-def _classes(dataset: LabeledDataset, column: str | None) -> list | None:
+def class_names(dataset: LabeledDataset, column: str | None = None) -> list | None:
     """Class names of the target (``meta["classes"]``) or of another class column of the index
     (``meta["classes_of"][column]``)."""
     return dataset.meta.get("classes") if column is None else (dataset.meta.get("classes_of") or {}).get(column)
@@ -80,7 +80,7 @@ def _classes(dataset: LabeledDataset, column: str | None) -> list | None:
 def n_classes_of(dataset: LabeledDataset, y: np.ndarray, column: str | None = None) -> int:
     if dataset.meta.get("kind") == "regression":
         return 1
-    classes = _classes(dataset, column)
+    classes = class_names(dataset, column)
     return len(classes) if classes else int(np.max(y)) + 1
 
 
@@ -92,7 +92,7 @@ def encode_targets(dataset: LabeledDataset, task: TaskSpec, column: str | None =
     if task.kind == "regression":
         return values.to_numpy(dtype=np.float32)
     if values.dtype == object or str(values.dtype).startswith(("string", "str", "category")):
-        classes = list(_classes(dataset, column) or sorted(values.astype(str).unique()))
+        classes = list(class_names(dataset, column) or sorted(values.astype(str).unique()))
         lookup = {str(c): i for i, c in enumerate(classes)}
         unknown = set(values.astype(str)) - set(lookup)
         if unknown:
