@@ -2,9 +2,10 @@
 # The public benchmark on a lent GPU machine (the `device` tool's `run`), one call per group of plants.
 #
 # That machine has PyTorch, pandas, scikit-learn and transformers but not Dagster, and reaches no
-# package index; a call carries at most 64 MiB, less than the datasets (~76 MB). So, here first:
-#   make device-bundle        # .device/whl: the wheels it lacks (~13 MB); .device/datasets -> ../shared/datasets
-# then one call per group, each carrying the wheels and its datasets' folders, e.g.
+# package index; a call carries at most 64 MiB, less than the datasets (68 MB). So, here first:
+#   make device-bundle        # .device/whl: the wheels it lacks (12 MB); .device/datasets -> ../shared/datasets
+# then one call per group, each carrying the wheels and its datasets' folders (with the 1 MB of tracked
+# files: 52 MB for the first call below, 42 MB for the second), e.g.
 #   run(command="bash benchmarks/device_benchmark.sh cmapss_fd001,cmapss_fd002,cmapss_fd003,cmapss_fd004,cwru,ai4i,maintenance",
 #       carry=[".device/whl", ".device/datasets/cmapss", ".device/datasets/cwru", ".device/datasets/ai4i2020",
 #              ".device/datasets/maintenance_text"], timeout_s=540)
