@@ -15,7 +15,7 @@ from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts
 from mfg_pipeline.tasks import reports
-from mfg_pipeline.tasks.protocol import run_protocol
+from mfg_pipeline.tasks.protocol import class_names, run_protocol
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
 
@@ -50,7 +50,7 @@ def evaluate_task(task: TaskSpec, store: DataStore, runtime: Runtime, log=None, 
     protocol = run_protocol(task, backbone, dataset, runtime, log=log, others=others)
     report = reports.build_report(task, protocol, split=f"test: {dataset.meta.get('split_rule', 'held-out test split')}",
                                   runtime=protocol["runtime"], protocol=dataset.meta.get("protocol"),
-                                  n_classes=protocol["n_classes"], classes=dataset.meta.get("classes"),
+                                  n_classes=protocol["n_classes"], classes=class_names(dataset),
                                   # a dataset may know a non-model reference figure on its test split
                                   **({"reference": dataset.meta["reference"]} if dataset.meta.get("reference") else {}))
     reports.write_task_report(store.report_dir(report_path(task, prefix)), report)
