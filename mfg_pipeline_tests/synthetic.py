@@ -8,6 +8,7 @@ template family per maintenance category. Splits are by machine.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,8 @@ def defect_dataset(n: int = 300, seed: int = 1, n_machines: int = 10) -> Labeled
     machine = rng.integers(0, n_machines, n)
     x = np.stack([_image(rng, c) for c in classes])[:, None]
     index = pd.DataFrame({"machine_id": [f"L{m}" for m in machine], "split": _split(machine, n_machines),
-                          "target": classes.astype(np.int64)})
+                          "target": classes.astype(np.int64),
+                          "sha256": [hashlib.sha256(image.tobytes()).hexdigest() for image in x]})
     return LabeledDataset("defect_dataset", "image", torch.from_numpy(x), index,
                           {"kind": "classification", "classes": DEFECT_CLASSES})
 

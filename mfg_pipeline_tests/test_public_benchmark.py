@@ -8,7 +8,7 @@ import pytest
 from benchmarks.public.catalogue import ANCHORS, PUBLIC_TASKS, SCRATCH_TARGET_ID
 from benchmarks.public.markdown import render_markdown
 from benchmarks.public.outputs import carried_timings, load_reports, merge_earlier_timings, write_outputs
-from benchmarks.public.summary import build_summary, dataset_times
+from benchmarks.public.summary import build_summary, dataset_times, paired_gain
 
 
 def _report(task, metric, higher_is_better, values, extra=None, **fields):
@@ -87,7 +87,12 @@ def test_fewer_than_three_seeds_is_a_miss():
 
 
 def test_pretrained_vs_scratch_at_low_fractions_lists_each_comparison():
-    summary = build_summary({"cmapss_fd001_rul": _fd001()})
+    report = _fd001()
+    # scratch minus pretrained RMSE at 10 %, over the test engines: a gain of 1.5 to 6.5 cycles
+    report["paired_differences"] = [{"model": "scratch", "versus": "pretrained", "label_fraction": 0.1,
+                                     "difference": 4.0, "low": 1.5, "high": 6.5, "reference_better_share": 0.99,
+                                     "level": 0.95, "unit": "unit", "n_units": 100, "draws": 2000}]
+    summary = build_summary({"cmapss_fd001_rul": report})
     comps = {(c["model"], c["fraction"]): c for c in summary["scratch_comparisons"]}
     assert set(comps) == {("pretrained", 0.05), ("pretrained", 0.1)}  # 1.0 is not a low fraction
     assert comps[("pretrained", 0.1)]["beats"] is True and comps[("pretrained", 0.1)]["gain"] == pytest.approx(4.0)
@@ -98,8 +103,21 @@ def test_pretrained_vs_scratch_at_low_fractions_lists_each_comparison():
     assert target["status"] == "missed" and target["n_wins"] == 1 and target["n_comparisons"] == 2
     assert "cmapss_fd001_rul at 0.05: pretrained 21 vs scratch 20" in target["reason"]
     md = render_markdown(summary)
-    assert "| cmapss_fd001_rul | pretrained | 0.05 | 21.00 | 20.00 | -1.00 | 0/3 | **NO** |" in md
-    assert "| cmapss_fd001_rul | pretrained | 0.1 | 15.00 | 19.00 | 4.00 | 3/3 | yes |" in md
+    assert "| cmapss_fd001_rul | pretrained | 0.05 | 21.00 | 20.00 | -1.00 | — | 0/3 | **NO** |" in md
+    assert "| cmapss_fd001_rul | pretrained | 0.1 | 15.00 | 19.00 | 4.00 | 1.50 to 6.50 (100 units) | 3/3 | yes |" in md
+    assert "| 0.1 | scratch | +4.00 | +1.50 to +6.50 | 99% |" in md  # the task's own table
+
+
+def test_the_paired_gain_over_scratch_is_signed_better_is_plus_for_either_direction():
+    paired = {"model": "scratch", "versus": "pretrained", "label_fraction": 0.05, "difference": -0.04,
+              "low": -0.07, "high": 0.01, "reference_better_share": 0.9, "unit": "text", "n_units": 600}
+    higher = {"higher_is_better": True, "paired_differences": [paired]}
+    assert paired_gain(higher, "pretrained", 0.05) == {"gain_low": pytest.approx(-0.01), "gain_high": pytest.approx(0.07),
+                                                       "gain_share": 0.9, "paired_unit": "text", "paired_units": 600}
+    lower = {**higher, "higher_is_better": False}
+    assert (paired_gain(lower, "pretrained", 0.05)["gain_low"], paired_gain(lower, "pretrained", 0.05)["gain_high"]) \
+        == (pytest.approx(-0.07), pytest.approx(0.01))
+    assert paired_gain(higher, "universal", 0.05) == {} and paired_gain(higher, "pretrained", 0.1) == {}
 
 
 def test_missing_task_is_reported_missing():

@@ -75,6 +75,16 @@ def test_protocol_and_report_schema(tmp_path):
         for f in task.label_fractions:
             n = {r["n_labeled"] for r in rows if r["seed"] == s and r["label_fraction"] == f}
             assert len(n) == 1
+    # paired intervals over the held-out machines: one per (fraction, model other than pretrained),
+    # the difference that of the seed means in ``results``
+    mean = {(m, f): np.mean([r["value"] for r in rows if (r["model"], r["label_fraction"]) == (m, f)])
+            for m in MODELS for f in task.label_fractions}
+    paired = {(p["model"], p["label_fraction"]): p for p in protocol["paired_differences"]}
+    assert set(paired) == {(m, f) for m in ("scratch", "baseline") for f in task.label_fractions}
+    for (m, f), p in paired.items():
+        assert p["difference"] == pytest.approx(mean[(m, f)] - mean[("pretrained", f)], abs=1e-9)
+        assert p["low"] <= p["high"] and p["unit"] == "machine_id"
+        assert p["n_units"] == dataset.index.loc[dataset.index["split"] == "test", "machine_id"].nunique()
     report = reports.build_report(task, protocol, split="test: held-out machines")
     paths = reports.write_task_report(tmp_path / task.name, report)
     data = json.loads(paths["metrics"].read_text())
@@ -86,6 +96,7 @@ def test_protocol_and_report_schema(tmp_path):
         assert set(r) >= {"model", "label_fraction", "seed", "value"}
     assert paths["curve"].read_bytes()[:4] == b"\x89PNG"
     assert "| pretrained |" in paths["table"].read_text()
+    assert "Difference to `pretrained`" in paths["table"].read_text() and data["paired_differences"]
     summary = reports.write_summary(tmp_path, [data]).read_text()
     assert "equipment_failure" in summary and "of 1" in summary
 

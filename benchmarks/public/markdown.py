@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from benchmarks.public.catalogue import ANCHORS, LOW_FRACTION, MIN_SEEDS, MODEL_ORDER, SCRATCH_TARGET_ID
+from mfg_pipeline.tasks.reports import paired_lines
 
 
 def _fmt(value: Any, metric: str | None = None) -> str:
@@ -116,13 +117,21 @@ def render_markdown(summary: dict[str, Any]) -> str:
     comps = summary["scratch_comparisons"]
     lines += [f"### Pretrained vs scratch at label fractions <= {LOW_FRACTION:.0%}", ""]
     if comps:
-        lines += ["| task | model | fraction | ours | scratch | gain (better = +) | seeds won | beats scratch |",
-                  "|---|---|---:|---:|---:|---:|---:|---|"]
+        lines += ["Paired interval: 95 % of the gain over draws that reweight the test units (engines, recordings, "
+                  "images, texts, rows; Bayesian bootstrap, paired: both models scored on each draw's units); "
+                  "it says how far the gain could move on other test units, the seeds how far it moves with "
+                  "the training draw.", "",
+                  "| task | model | fraction | ours | scratch | gain (better = +) | paired interval of the gain "
+                  "| seeds won | beats scratch |",
+                  "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for c in comps:
             beats = "—" if c["beats"] is None else ("yes" if c["beats"] else "**NO**")
             won = "—" if c["seed_wins"] is None else f"{c['seed_wins']}/{c['seeds_compared']}"
+            interval = (f"{_fmt(c['gain_low'], c['metric'])} to {_fmt(c['gain_high'], c['metric'])} "
+                        f"({c['paired_units']} {c['paired_unit']}s)" if "gain_low" in c else "—")
             lines.append(f"| {c['task']} | {c['model']} | {c['fraction']:g} | {_fmt(c['value'], c['metric'])} | "
-                         f"{_fmt(c['scratch'], c['metric'])} | {_fmt(c['gain'], c['metric'])} | {won} | {beats} |")
+                         f"{_fmt(c['scratch'], c['metric'])} | {_fmt(c['gain'], c['metric'])} | {interval} | {won} "
+                         f"| {beats} |")
     else:
         lines.append("No comparison: no report has a label fraction <= 10 %.")
     lines += ["", f"Literature (ANCHORS.md): {ANCHORS['label_efficiency']}.", ""]
@@ -183,6 +192,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
                                 for name in secondary)
                 lines.append(f"| {model} | {float(fraction):g} | {mean_std} | {spread} | {n} |{extra}")
         lines.append("")
+        if t["paired_differences"]:
+            lines += paired_lines(t)[1:] + [""]
         if t.get("pairs"):
             pairs = t["pairs"]
             models = [m for m in MODEL_ORDER if m in pairs["by_model"]]

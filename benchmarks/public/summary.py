@@ -173,8 +173,21 @@ def scratch_comparisons(reports: dict[str, dict[str, Any] | None]) -> list[dict[
                     wins = sum(1 for s in common if (a[s] > b[s] if hib else a[s] < b[s]))
                     row.update(scratch=scratch["mean"], beats=gain > 0, gain=gain, seed_wins=wins,
                                seeds_compared=len(common))
+                    row.update(paired_gain(report, model, fraction))
                 out.append(row)
     return out
+
+
+def paired_gain(report: dict[str, Any], model: str, fraction: float) -> dict[str, Any]:
+    """The paired interval of ``model``'s gain over scratch (better = +), from the report's
+    scratch-minus-pretrained differences (``tasks/paired.py``); only the pretrained model has them."""
+    for p in report.get("paired_differences") or []:
+        if (model, "scratch") == (p["versus"], p["model"]) and abs(float(p["label_fraction"]) - fraction) < 1e-9:
+            flip = -1.0 if report["higher_is_better"] else 1.0
+            low, high = sorted((flip * p["low"], flip * p["high"]))
+            return {"gain_low": low, "gain_high": high, "gain_share": p["reference_better_share"],
+                    "paired_unit": p["unit"], "paired_units": p["n_units"]}
+    return {}
 
 
 def scratch_target(reports: dict[str, dict[str, Any] | None], comparisons: list[dict[str, Any]]) -> dict[str, Any]:
@@ -230,7 +243,8 @@ def task_summary(task: str, report: dict[str, Any] | None, info: dict[str, Any] 
            "protocol": report.get("protocol"), "n_train": report.get("n_train"), "n_test": report.get("n_test"),
            "label_fractions": report.get("label_fractions"), "seeds": report.get("seeds"),
            "runtime": report.get("runtime"), "timings_s": report.get("timings_s", {}),
-           "stats": seed_stats(report), "secondary": extra, "reference": report.get("reference")}
+           "stats": seed_stats(report), "secondary": extra, "reference": report.get("reference"),
+           "paired_differences": report.get("paired_differences") or []}
     if any("source_load" in r for r in report.get("results", [])):
         out["pairs"] = pair_table(report)
     return out

@@ -64,6 +64,8 @@ from mfg_pipeline.tasks.baselines import Baseline, hand_features
 from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, self_trained_probe, train_head,
                                       view_features)
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
+from mfg_pipeline.tasks.paired import SUPPORTED as PAIRED_METRICS
+from mfg_pipeline.tasks.paired import paired_differences, scored_values
 from mfg_pipeline.tasks.registry import TaskSpec
 from mfg_pipeline.training.device import Runtime
 from mfg_pipeline.training.seeding import derive_seed
@@ -457,6 +459,8 @@ def run_protocol(
                                     **info}
 
     rows: list[dict[str, Any]] = []
+    pairable = task.metric in PAIRED_METRICS and (task.metric != "auroc" or n_out == 2)
+    scored: list[dict[str, Any]] = []  # each run's test decisions, for the paired intervals
     for run in runs:
         seed, fraction, sub, fit_pos, val_pos, test_pos = (run[k] for k in ("seed", "fraction", "labeled", "fit", "val", "test"))
         pool_pos = run.get("unlabeled")
@@ -485,6 +489,9 @@ def run_protocol(
                     threshold = best_f1_threshold(y[val_pos], positive(val_scores))
                 n_val = 0 if val_pos is None else int(len(val_pos))
             metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
+            if pairable:
+                scored.append({"model": model_name, "label_fraction": float(fraction), "test": test_pos,
+                               "values": scored_values(task.metric, task.kind, scores, threshold)})
             wall = time.perf_counter() - t
             timings[model_name] += wall
             rows.append({"model": model_name, "label_fraction": float(fraction), "seed": int(seed),
@@ -496,7 +503,10 @@ def run_protocol(
                 log(f"{task.name} seed={seed} frac={fraction}{where} {model_name}: {task.metric}="
                     f"{metrics[task.metric]:.4f} ({len(sub)} labels, {wall:.1f}s)")
     split = dataset.index["split"].to_numpy()
+    unit = task.independent_unit
+    units = dataset.index[unit].astype(str).to_numpy() if unit else np.arange(len(y))
+    paired = paired_differences(scored, units, y, task.metric, seed=task.name, unit_name=unit or "row") if pairable else []
     timings["total"] = time.perf_counter() - started
-    return {"results": rows, "n_train": int((split == "train").sum()), "n_test": int((split == "test").sum()),
+    return {"results": rows, "paired_differences": paired, "n_train": int((split == "train").sum()), "n_test": int((split == "test").sum()),
             "n_classes": int(n_out), "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "runtime": runtime.describe()}

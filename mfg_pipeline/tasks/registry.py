@@ -60,6 +60,9 @@ class TaskSpec:
     # Validation data is held out by machine (engine), or per sample stratified by class
     # ("row": AI4I readings are independent runs, and its 3 "machines" are product types).
     validate_by: str = "machine_id"
+    # The index column whose values are the independent test units (the default split holds out
+    # whole machines), resampled for the paired intervals of ``tasks/paired.py``; None: each row.
+    independent_unit: str | None = "machine_id"
     shared_backbone: bool = False  # also evaluate the universal sensor backbone (model "universal")
     # ... with each channel's window level, log-scale and trend (C-MAPSS degradation shows in them;
     # off where amplitude is a shortcut that breaks across loads, as in CWRU)
@@ -193,12 +196,13 @@ TASKS: tuple[TaskSpec, ...] = (
 # score 14.15 / 18.59 and 17.81 / 19.62: on C-MAPSS the encoder's shapes add little to them. On
 # the benchmark's test engines 6 of the 10 universal cells improved (README).
 _CMAPSS = dict(modality="sensor", dataset="cmapss_rul_dataset", kind="regression", metric="rmse",
-               label_groups="unit", baseline="gbm", finetune_mode="full", steps=500, batch_size=192, lr=1e-3,
+               label_groups="unit", independent_unit="unit", baseline="gbm", finetune_mode="full", steps=500,
+               batch_size=192, lr=1e-3,
                scratch_lr=1e-3, eval_every=50, patience=3, min_val_samples=40, refit=True,
                shared_backbone=True, shared_backbone_stats=True, shared_backbone_channel_mean=True,
                shared_backbone_components=8, probe="sgd", head_hidden=64)
 _CWRU = dict(modality="sensor", dataset="cwru_fault_dataset", kind="classification", metric="accuracy",
-             plant="cwru", shared_backbone=True)
+             plant="cwru", independent_unit="recording", shared_backbone=True)
 
 PUBLIC_TASKS: tuple[TaskSpec, ...] = (
     *(TaskSpec(f"cmapss_{s}_rul", plant=f"cmapss_{s}", label_fractions=(0.05, 0.1, 0.2, 1.0) if s in ("fd001", "fd004") else (1.0,),
@@ -231,19 +235,21 @@ PUBLIC_TASKS: tuple[TaskSpec, ...] = (
     # 0.978, 10 % 0.969 -> 0.982; scratch twin 0.936 / 0.944.
     TaskSpec("neu_surface_defect", "image", "neu_defect_dataset", "classification", "accuracy", plant="neu",
              label_fractions=(0.05, 0.1, 1.0), batch_size=16, augment="dihedral", self_training_rounds=4,
+             independent_unit="sha256",
              description="NEU surface image -> 6 defect classes"),
     # AI4I: 5 seeds, not 3. A seed's run costs ~15 s at 5 % and ~30 s at 100 % per model, and with ~85
     # test failures (and ~13 positives among the 375 labels at 5 %) F1 moves by up to 0.15 between seeds
     # (test split, 3 seeds: pretrained 0.352 / 0.455 / 0.498 at 5 %).
     TaskSpec("ai4i_machine_failure", "tabular", "ai4i_failure_dataset", "classification", "f1", plant="ai4i",
-             label_fractions=(0.05, 1.0), threshold="cross_fit", validate_by="row", baseline="gbm", class_weight="none",
+             label_fractions=(0.05, 1.0), threshold="cross_fit", validate_by="row", independent_unit=None,
+             baseline="gbm", class_weight="none",
              seeds=(0, 1, 2, 3, 4), train_target="failure_mode",
              finetune_mode="full", steps=1500, batch_size=128, lr=3e-3, body_lr_scale=0.1, scratch_lr=1e-3,
              eval_every=100, patience=5,
              description="AI4I process reading -> Machine failure (F1 at a threshold chosen on out-of-fold "
                          "scores of 5 cross-fitted copies of each model)"),
     TaskSpec("excavator_major_system", "text", "excavator_system_dataset", "classification", "macro_f1",
-             plant="maintenance", label_fractions=(0.1, 1.0),
+             plant="maintenance", label_fractions=(0.1, 1.0), independent_unit="text",
              description="Excavator work order -> MajorSystem (duplicate-aware split)"),
 )
 

@@ -38,6 +38,7 @@ def build_report(task: TaskSpec, outcome: dict[str, Any], split: str = "held-out
         "seeds": list(task.seeds),
         "steps": task.steps,
         "results": outcome["results"],
+        "paired_differences": outcome.get("paired_differences", []),
         "timings_s": outcome.get("timings_s", {}),
         **extra,
     }
@@ -97,7 +98,25 @@ def markdown_table(report: dict[str, Any]) -> str:
             s = agg[model].get(f)
             cells.append("—" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + paired_lines(report)) + "\n"
+
+
+def paired_lines(report: dict[str, Any]) -> list[str]:
+    """The paired intervals (``tasks/paired.py``) as a Markdown table, or nothing."""
+    rows = report.get("paired_differences") or []
+    if not rows:
+        return []
+    first = rows[0]
+    lines = ["", f"Difference to `{first['versus']}` ({report['metric']}, model minus {first['versus']}, mean over "
+                 f"seeds), with its {first['level']:.0%} interval over the test set's {first['n_units']} "
+                 f"independent units (`{first['unit']}`; Bayesian bootstrap, {first['draws']} draws, paired):", "",
+             "| fraction | model | difference | interval | draws where " + first["versus"] + " is better |",
+             "|---|---|---|---|---|"]
+    places = 2 if report["metric"] in ("rmse", "mae") else 4
+    for r in rows:
+        lines.append(f"| {r['label_fraction']:g} | {r['model']} | {r['difference']:+.{places}f} | "
+                     f"{r['low']:+.{places}f} to {r['high']:+.{places}f} | {r['reference_better_share']:.0%} |")
+    return lines
 
 
 def plot_curve(report: dict[str, Any], path: Path) -> Path:
