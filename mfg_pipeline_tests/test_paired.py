@@ -108,3 +108,9 @@ def test_cross_load_runs_with_different_test_sets_are_averaged_like_the_report()
 def test_a_metric_without_a_weighted_form_is_refused():
     with pytest.raises(ValueError, match="no paired interval"):
         weighted_metric("phm08", np.zeros(3), np.zeros(3), np.ones((1, 3)))
+
+
+def test_the_table_never_rounds_a_few_draws_away():
+    from mfg_pipeline.tasks.reports import share_text
+
+    assert [share_text(s) for s in (0.0, 0.001, 0.5, 0.996, 1.0)] == ["0%", "<1%", "50%", ">99%", "100%"]

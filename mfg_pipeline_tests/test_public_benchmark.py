@@ -104,8 +104,9 @@ def test_pretrained_vs_scratch_at_low_fractions_lists_each_comparison():
     assert "cmapss_fd001_rul at 0.05: pretrained 21 vs scratch 20" in target["reason"]
     md = render_markdown(summary)
     assert "| cmapss_fd001_rul | pretrained | 0.05 | 21.00 | 20.00 | -1.00 | — | 0/3 | **NO** |" in md
-    assert "| cmapss_fd001_rul | pretrained | 0.1 | 15.00 | 19.00 | 4.00 | 1.50 to 6.50 (100 units) | 3/3 | yes |" in md
+    assert "| cmapss_fd001_rul | pretrained | 0.1 | 15.00 | 19.00 | 4.00 | 1.50 to 6.50 (100 engines) | 3/3 | yes |" in md
     assert "| 0.1 | scratch | +4.00 | +1.50 to +6.50 | 99% |" in md  # the task's own table
+    assert "over the test set's 100 engines" in md
 
 
 def test_the_paired_gain_over_scratch_is_signed_better_is_plus_for_either_direction():

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from benchmarks.public.catalogue import ANCHORS, LOW_FRACTION, MIN_SEEDS, MODEL_ORDER, SCRATCH_TARGET_ID
-from mfg_pipeline.tasks.reports import paired_lines
+from mfg_pipeline.tasks.reports import paired_lines, unit_noun
 
 
 def _fmt(value: Any, metric: str | None = None) -> str:
@@ -128,7 +128,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             beats = "—" if c["beats"] is None else ("yes" if c["beats"] else "**NO**")
             won = "—" if c["seed_wins"] is None else f"{c['seed_wins']}/{c['seeds_compared']}"
             interval = (f"{_fmt(c['gain_low'], c['metric'])} to {_fmt(c['gain_high'], c['metric'])} "
-                        f"({c['paired_units']} {c['paired_unit']}s)" if "gain_low" in c else "—")
+                        f"({c['paired_units']} {unit_noun(c['paired_unit'])})" if "gain_low" in c else "—")
             lines.append(f"| {c['task']} | {c['model']} | {c['fraction']:g} | {_fmt(c['value'], c['metric'])} | "
                          f"{_fmt(c['scratch'], c['metric'])} | {_fmt(c['gain'], c['metric'])} | {interval} | {won} "
                          f"| {beats} |")

@@ -507,6 +507,6 @@ def run_protocol(
     units = dataset.index[unit].astype(str).to_numpy() if unit else np.arange(len(y))
     paired = paired_differences(scored, units, y, task.metric, seed=task.name, unit_name=unit or "row") if pairable else []
     timings["total"] = time.perf_counter() - started
-    return {"results": rows, "paired_differences": paired, "n_train": int((split == "train").sum()), "n_test": int((split == "test").sum()),
-            "n_classes": int(n_out), "timings_s": {k: round(v, 2) for k, v in timings.items()},
-            "runtime": runtime.describe()}
+    return {"results": rows, "paired_differences": paired, "n_train": int((split == "train").sum()),
+            "n_test": int((split == "test").sum()), "n_classes": int(n_out),
+            "timings_s": {k: round(v, 2) for k, v in timings.items()}, "runtime": runtime.describe()}

@@ -101,6 +101,24 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines + paired_lines(report)) + "\n"
 
 
+# The reports' names for the independent test units (``TaskSpec.independent_unit``'s columns)
+UNIT_NOUNS = {"machine_id": "machines", "unit": "engines", "recording": "recordings", "sha256": "distinct images",
+              "text": "distinct texts", "row": "rows"}
+
+
+def unit_noun(unit: str) -> str:
+    return UNIT_NOUNS.get(unit, f"values of `{unit}`")
+
+
+def share_text(share: float) -> str:
+    """A share of draws as a percentage that never rounds a few draws away."""
+    if 0 < share < 0.005:
+        return "<1%"
+    if 0.995 <= share < 1:
+        return ">99%"
+    return f"{share:.0%}"
+
+
 def paired_lines(report: dict[str, Any]) -> list[str]:
     """The paired intervals (``tasks/paired.py``) as a Markdown table, or nothing."""
     rows = report.get("paired_differences") or []
@@ -109,13 +127,13 @@ def paired_lines(report: dict[str, Any]) -> list[str]:
     first = rows[0]
     lines = ["", f"Difference to `{first['versus']}` ({report['metric']}, model minus {first['versus']}, mean over "
                  f"seeds), with its {first['level']:.0%} interval over the test set's {first['n_units']} "
-                 f"independent units (`{first['unit']}`; Bayesian bootstrap, {first['draws']} draws, paired):", "",
+                 f"{unit_noun(first['unit'])} (Bayesian bootstrap, {first['draws']} draws, paired):", "",
              "| fraction | model | difference | interval | draws where " + first["versus"] + " is better |",
              "|---|---|---|---|---|"]
     places = 2 if report["metric"] in ("rmse", "mae") else 4
     for r in rows:
         lines.append(f"| {r['label_fraction']:g} | {r['model']} | {r['difference']:+.{places}f} | "
-                     f"{r['low']:+.{places}f} to {r['high']:+.{places}f} | {r['reference_better_share']:.0%} |")
+                     f"{r['low']:+.{places}f} to {r['high']:+.{places}f} | {share_text(r['reference_better_share'])} |")
     return lines
 
 
