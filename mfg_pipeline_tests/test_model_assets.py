@@ -91,6 +91,11 @@ def test_materialize_backbone_finetuned_evaluation(tmp_path, device, precision, 
     evals = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
     assert len(evals) == len(tasks) and evals["evaluation_equipment_failure"].check_name == CHECK_NAME
     assert evals["evaluation_equipment_failure"].severity == dg.AssetCheckSeverity.WARN
+    # the check says whether the lowest fraction's gap is beyond the test machines' noise
+    interval = evals["evaluation_equipment_failure"].metadata["scratch_minus_pretrained_interval"].value
+    assert interval["difference"] == pytest.approx(next(
+        p["difference"] for p in metrics["paired_differences"] if (p["model"], p["label_fraction"]) == ("scratch", 0.05)))
+    assert f"{interval['low']:+.4f} to {interval['high']:+.4f}" in evals["evaluation_equipment_failure"].description
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     md = mats["sensor_backbone"].materialization.metadata
     assert md["steps"].value == 4 and md["params"].value > 0 and "loss_curve" in md

@@ -99,6 +99,11 @@ def test_protocol_and_report_schema(tmp_path):
     assert "Difference to `pretrained`" in paths["table"].read_text() and data["paired_differences"]
     summary = reports.write_summary(tmp_path, [data]).read_text()
     assert "equipment_failure" in summary and "of 1" in summary
+    low = reports.lowest_fraction_comparison(data)
+    interval = low["scratch_minus_pretrained"]
+    assert interval["difference"] == pytest.approx(paired[("scratch", 0.05)]["difference"])
+    assert low["beyond_test_noise"] == (interval["low"] > 0 or interval["high"] < 0)
+    assert f"{interval['low']:+.4f} to {interval['high']:+.4f}" in summary
 
 
 def test_protocol_regression_and_text():

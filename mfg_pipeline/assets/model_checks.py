@@ -46,13 +46,20 @@ def _check(task: TaskSpec, prefix: str) -> dg.AssetChecksDefinition:
         report = reports.load_task_report(store.report_dir(report_path(task, prefix)))
         low = reports.lowest_fraction_comparison(report)
         passed = bool(low["pretrained_beats_scratch"])
+        paired = low["scratch_minus_pretrained"]
+        noise = "" if paired is None else (
+            f"; scratch - pretrained 95 % interval over {paired['n_units']} {reports.unit_noun(paired['unit'])}: "
+            f"{paired['low']:+.4f} to {paired['high']:+.4f}" + ("" if low["beyond_test_noise"] else ", within test noise"))
         return dg.AssetCheckResult(
             passed=passed,
             severity=dg.AssetCheckSeverity.WARN,
             description=(f"pretrained {low['pretrained']:.4f} vs scratch {low['scratch']:.4f} "
                          f"({task.metric}, {'higher' if report['higher_is_better'] else 'lower'} is better) "
-                         f"at label fraction {low['fraction']:g}") if low["pretrained"] is not None else "no results",
+                         f"at label fraction {low['fraction']:g}{noise}") if low["pretrained"] is not None else "no results",
             metadata={
+                **({} if paired is None else {
+                    "scratch_minus_pretrained_interval": dg.MetadataValue.json(paired),
+                    "beyond_test_noise": dg.MetadataValue.bool(bool(low["beyond_test_noise"]))}),
                 "label_fraction": dg.MetadataValue.float(float(low["fraction"] or 0.0)),
                 "pretrained": dg.MetadataValue.float(float(low["pretrained"] or float("nan"))),
                 "scratch": dg.MetadataValue.float(float(low["scratch"] or float("nan"))),

@@ -70,15 +70,21 @@ def lowest_fraction_comparison(report: dict[str, Any]) -> dict[str, Any]:
     agg = aggregate(report)
     fractions = sorted({float(r["label_fraction"]) for r in report["results"]})
     if not fractions:
-        return {"fraction": None, "pretrained": None, "scratch": None, "baseline": None, "pretrained_beats_scratch": None}
+        return {"fraction": None, "pretrained": None, "scratch": None, "baseline": None, "pretrained_beats_scratch": None,
+                "scratch_minus_pretrained": None, "beyond_test_noise": None}
     low = fractions[0]
     mean = {m: agg.get(m, {}).get(low, {}).get("mean") for m in MODEL_ORDER}
     beats = None
     if mean["pretrained"] is not None and mean["scratch"] is not None:
         p, s = mean["pretrained"], mean["scratch"]
         beats = bool(p > s) if report["higher_is_better"] else bool(p < s)
+    paired = next(({k: p[k] for k in ("difference", "low", "high", "unit", "n_units")}
+                   for p in report.get("paired_differences") or []
+                   if (p["model"], p["versus"]) == ("scratch", "pretrained") and float(p["label_fraction"]) == low), None)
     return {"fraction": low, **mean, "pretrained_beats_scratch": beats,
-            "gain": None if beats is None else (mean["pretrained"] - mean["scratch"]) * (1 if report["higher_is_better"] else -1)}
+            "gain": None if beats is None else (mean["pretrained"] - mean["scratch"]) * (1 if report["higher_is_better"] else -1),
+            "scratch_minus_pretrained": paired, "beyond_test_noise": None if paired is None or beats is None
+            else bool(paired["low"] > 0 or paired["high"] < 0)}
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -194,8 +200,9 @@ def summary_markdown(reports: list[dict[str, Any]]) -> str:
              "random weights with the same steps (`scratch`) vs a classical model on hand features "
              "(`baseline`), on the held-out test machines. Values are means over seeds at the lowest "
              "label fraction; every number comes from the evaluation run that wrote this file.", "",
-             "| task | metric | lowest fraction | pretrained | scratch | baseline | pretrained beats scratch | pretrained beats baseline |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| task | metric | lowest fraction | pretrained | scratch | baseline | pretrained beats scratch "
+             "| scratch − pretrained, 95 % interval over the test units | pretrained beats baseline |",
+             "|---|---|---|---|---|---|---|---|---|"]
     losses, base_losses = [], []
     for r in reports:
         c = lowest_fraction_comparison(r)
@@ -211,9 +218,13 @@ def summary_markdown(reports: list[dict[str, Any]]) -> str:
                 base_losses.append(r["task"])
         if c["pretrained_beats_scratch"] is False:
             losses.append((r["task"], c))
+        p = c["scratch_minus_pretrained"]
+        interval = "—" if p is None else (f"{p['low']:+.4f} to {p['high']:+.4f} ({p['n_units']} {unit_noun(p['unit'])}"
+                                          + ("" if c["beyond_test_noise"] else ", holds zero") + ")")
         lines.append(f"| {r['task']} | {r['metric']} {arrow} | {c['fraction']:g} | {fmt(c['pretrained'])} | "
                      f"{fmt(c['scratch'])} | {fmt(c['baseline'])} | "
-                     f"{'yes' if c['pretrained_beats_scratch'] else 'NO'} | {'—' if vs_base is None else ('yes' if vs_base else 'NO')} |")
+                     f"{'yes' if c['pretrained_beats_scratch'] else 'NO'} | {interval} | "
+                     f"{'—' if vs_base is None else ('yes' if vs_base else 'NO')} |")
     n_win = sum(1 for r in reports if lowest_fraction_comparison(r)["pretrained_beats_scratch"])
     lines += ["", f"Pretrained beats scratch at the lowest label fraction on **{n_win} of {len(reports)}** tasks.", ""]
     if losses:
