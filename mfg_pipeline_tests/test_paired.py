@@ -114,3 +114,17 @@ def test_the_table_never_rounds_a_few_draws_away():
     from mfg_pipeline.tasks.reports import share_text
 
     assert [share_text(s) for s in (0.0, 0.001, 0.5, 0.996, 1.0)] == ["0%", "<1%", "50%", ">99%", "100%"]
+
+
+def test_a_gap_is_judged_against_noise_only_with_enough_units():
+    from mfg_pipeline.tasks.reports import lowest_fraction_comparison
+
+    def report(n_units, low, high):
+        return {"higher_is_better": True, "results": [
+            {"model": m, "label_fraction": 0.05, "seed": 0, "value": v} for m, v in (("pretrained", 0.9), ("scratch", 0.8))],
+            "paired_differences": [{"model": "scratch", "versus": "pretrained", "label_fraction": 0.05, "difference": -0.1,
+                                    "low": low, "high": high, "unit": "machine_id", "n_units": n_units}]}
+
+    assert lowest_fraction_comparison(report(40, -0.15, -0.05))["beyond_test_noise"] is True
+    assert lowest_fraction_comparison(report(40, -0.15, 0.02))["beyond_test_noise"] is False
+    assert lowest_fraction_comparison(report(3, -0.15, -0.05))["beyond_test_noise"] is None

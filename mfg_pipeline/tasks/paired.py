@@ -9,7 +9,8 @@ a row where rows are independent) a Dirichlet(1, ..., 1) weight, Rubin's Bayesia
 unit keeps a positive weight, so no run's test set empties and no class present drops out. Every
 run's metric is recomputed under those weights, averaged over the cell's seeds (and load pairs)
 as the report averages them, and the draw's difference to the reference model is taken. With
-equal weights the metrics are exactly ``compute_metrics``' values.
+equal weights the metrics are exactly ``compute_metrics``' values. With fewer than ``MIN_UNITS``
+units (the default plant holds out 3 machines) the reports print the interval with that caveat.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from mfg_pipeline.training.seeding import derive_seed
 
 DRAWS = 2000
 LEVEL = 0.95
+# Below this many units a resampling interval describes how these few units disagree, not what other
+# units would show (a bootstrap over 3 test machines is far too narrow): the reports say so and
+# judge no gap beyond noise.
+MIN_UNITS = 10
 SUPPORTED = ("rmse", "mae", "accuracy", "f1", "macro_f1", "auroc")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mfg_pipeline.storage import atomic
+from mfg_pipeline.tasks.paired import MIN_UNITS
 from mfg_pipeline.tasks.registry import TaskSpec
 
 MODEL_ORDER = ("pretrained", "universal", "scratch", "baseline")
@@ -84,7 +85,7 @@ def lowest_fraction_comparison(report: dict[str, Any]) -> dict[str, Any]:
     return {"fraction": low, **mean, "pretrained_beats_scratch": beats,
             "gain": None if beats is None else (mean["pretrained"] - mean["scratch"]) * (1 if report["higher_is_better"] else -1),
             "scratch_minus_pretrained": paired, "beyond_test_noise": None if paired is None or beats is None
-            else bool(paired["low"] > 0 or paired["high"] < 0)}
+            or paired["n_units"] < MIN_UNITS else bool(paired["low"] > 0 or paired["high"] < 0)}
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -134,6 +135,8 @@ def paired_lines(report: dict[str, Any]) -> list[str]:
     lines = ["", f"Difference to `{first['versus']}` ({report['metric']}, model minus {first['versus']}, mean over "
                  f"seeds), with its {first['level']:.0%} interval over the test set's {first['n_units']} "
                  f"{unit_noun(first['unit'])} (Bayesian bootstrap, {first['draws']} draws, paired):", "",
+             *([f"Only {first['n_units']} units: the intervals describe how these {first['n_units']} disagree, "
+                f"not what other {unit_noun(first['unit'])} would show.", ""] if first["n_units"] < MIN_UNITS else []),
              "| fraction | model | difference | interval | draws where " + first["versus"] + " is better |",
              "|---|---|---|---|---|"]
     places = 2 if report["metric"] in ("rmse", "mae") else 4
@@ -220,7 +223,8 @@ def summary_markdown(reports: list[dict[str, Any]]) -> str:
             losses.append((r["task"], c))
         p = c["scratch_minus_pretrained"]
         interval = "—" if p is None else (f"{p['low']:+.4f} to {p['high']:+.4f} ({p['n_units']} {unit_noun(p['unit'])}"
-                                          + ("" if c["beyond_test_noise"] else ", holds zero") + ")")
+                                          + {None: ": too few to tell", True: "", False: ", holds zero"}[c["beyond_test_noise"]]
+                                          + ")")
         lines.append(f"| {r['task']} | {r['metric']} {arrow} | {c['fraction']:g} | {fmt(c['pretrained'])} | "
                      f"{fmt(c['scratch'])} | {fmt(c['baseline'])} | "
                      f"{'yes' if c['pretrained_beats_scratch'] else 'NO'} | {interval} | "
