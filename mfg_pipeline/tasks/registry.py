@@ -197,8 +197,7 @@ TASKS: tuple[TaskSpec, ...] = (
 # the benchmark's test engines 6 of the 10 universal cells improved (README).
 _CMAPSS = dict(modality="sensor", dataset="cmapss_rul_dataset", kind="regression", metric="rmse",
                label_groups="unit", independent_unit="unit", baseline="gbm", finetune_mode="full", steps=500,
-               batch_size=192, lr=1e-3,
-               scratch_lr=1e-3, eval_every=50, patience=3, min_val_samples=40, refit=True,
+               batch_size=192, lr=1e-3, scratch_lr=1e-3, eval_every=50, patience=3, min_val_samples=40, refit=True,
                shared_backbone=True, shared_backbone_stats=True, shared_backbone_channel_mean=True,
                shared_backbone_components=8, probe="sgd", head_hidden=64)
 _CWRU = dict(modality="sensor", dataset="cwru_fault_dataset", kind="classification", metric="accuracy",
