@@ -128,3 +128,18 @@ def test_a_gap_is_judged_against_noise_only_with_enough_units():
     assert lowest_fraction_comparison(report(40, -0.15, -0.05))["beyond_test_noise"] is True
     assert lowest_fraction_comparison(report(40, -0.15, 0.02))["beyond_test_noise"] is False
     assert lowest_fraction_comparison(report(3, -0.15, -0.05))["beyond_test_noise"] is None
+
+
+def test_a_further_reference_gets_its_own_rows_without_the_mirrored_pair():
+    """With the universal backbone as a second reference: universal and scratch vs pretrained, and
+    scratch (and baseline) vs universal; pretrained vs universal would only mirror the first."""
+    rng = np.random.default_rng(6)
+    y = rng.uniform(0, 125, 50)
+    preds = {(m, 0.1): [y + rng.normal(0, s, 50)] for m, s in
+             (("pretrained", 10), ("universal", 12), ("scratch", 15), ("baseline", 14))}
+    out = paired_differences(_runs(y, preds), np.arange(50), y, "rmse", references=("pretrained", "universal"))
+    assert [(r["versus"], r["model"]) for r in out] == [
+        ("pretrained", "baseline"), ("pretrained", "scratch"), ("pretrained", "universal"),
+        ("universal", "baseline"), ("universal", "scratch")]
+    rmse = {m: np.sqrt(np.mean((p[0] - y) ** 2)) for (m, _), p in preds.items()}
+    assert out[-1]["difference"] == pytest.approx(rmse["scratch"] - rmse["universal"])

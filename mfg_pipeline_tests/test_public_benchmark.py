@@ -119,6 +119,11 @@ def test_the_paired_gain_over_scratch_is_signed_better_is_plus_for_either_direct
     assert (paired_gain(lower, "pretrained", 0.05)["gain_low"], paired_gain(lower, "pretrained", 0.05)["gain_high"]) \
         == (pytest.approx(-0.07), pytest.approx(0.01))
     assert paired_gain(higher, "universal", 0.05) == {} and paired_gain(higher, "pretrained", 0.1) == {}
+    versus_universal = {**paired, "versus": "universal", "low": -0.02, "high": 0.03}
+    both = {**higher, "paired_differences": [paired, versus_universal]}
+    assert (paired_gain(both, "universal", 0.05)["gain_low"], paired_gain(both, "universal", 0.05)["gain_high"]) \
+        == (pytest.approx(-0.03), pytest.approx(0.02))
+    assert paired_gain(both, "pretrained", 0.05)["gain_low"] == pytest.approx(-0.01)
 
 
 def test_missing_task_is_reported_missing():

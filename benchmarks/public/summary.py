@@ -180,7 +180,7 @@ def scratch_comparisons(reports: dict[str, dict[str, Any] | None]) -> list[dict[
 
 def paired_gain(report: dict[str, Any], model: str, fraction: float) -> dict[str, Any]:
     """The paired interval of ``model``'s gain over scratch (better = +), from the report's
-    scratch-minus-pretrained differences (``tasks/paired.py``); only the pretrained model has them."""
+    scratch-minus-``model`` differences (``tasks/paired.py``)."""
     for p in report.get("paired_differences") or []:
         if (model, "scratch") == (p["versus"], p["model"]) and abs(float(p["label_fraction"]) - fraction) < 1e-9:
             flip = -1.0 if report["higher_is_better"] else 1.0

@@ -87,13 +87,13 @@ def _weighted_auroc(positive: np.ndarray, score: np.ndarray, w: np.ndarray) -> n
 
 
 def paired_differences(runs: list[dict[str, Any]], units: np.ndarray, y: np.ndarray, metric: str,
-                       reference: str = "pretrained", draws: int = DRAWS, seed: int | str = 0,
+                       references: tuple[str, ...] = ("pretrained",), draws: int = DRAWS, seed: int | str = 0,
                        unit_name: str = "row") -> list[dict[str, Any]]:
     """``runs``: one per (model, fraction, seed[, load pair]) with ``model``, ``label_fraction``,
     ``test`` (positions) and ``values`` (``scored_values`` at those positions); ``units`` and ``y``:
-    the dataset's unit and target per position. One row per (fraction, model other than
-    ``reference``): the observed difference of the cell means (model - reference), its interval and
-    the share of draws in which the reference is better."""
+    the dataset's unit and target per position. One row per (reference, fraction, model that is
+    neither it nor an earlier reference): the observed difference of the cell means (model -
+    reference), its interval and the share of draws in which the reference is better."""
     codes = np.unique(np.asarray(units), return_inverse=True)[1]
     rng = np.random.default_rng(derive_seed("paired", seed))
     weights = rng.gamma(1.0, size=(draws, int(codes.max()) + 1 if len(codes) else 0))
@@ -108,16 +108,17 @@ def paired_differences(runs: list[dict[str, Any]], units: np.ndarray, y: np.ndar
     sign = 1.0 if higher_is_better(metric) else -1.0
     lo_q, hi_q = (1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2
     out = []
-    for (fraction, model), per_run in sorted(cells.items()):
-        ref = cells.get((fraction, reference))
-        if model == reference or not ref:
-            continue
-        diff = np.mean([d for d, _ in per_run], axis=0) - np.mean([d for d, _ in ref], axis=0)
-        observed = float(np.mean([e[0] for _, e in per_run]) - np.mean([e[0] for _, e in ref]))
-        test_units = np.unique(np.concatenate([codes[np.asarray(r["test"])] for r in runs
-                                               if float(r["label_fraction"]) == fraction and r["model"] == model]))
-        out.append({"model": model, "versus": reference, "label_fraction": fraction, "difference": observed,
-                    "low": float(np.nanquantile(diff, lo_q)), "high": float(np.nanquantile(diff, hi_q)),
-                    "reference_better_share": float(np.mean(sign * diff < 0)), "level": LEVEL,
-                    "unit": unit_name, "n_units": int(len(test_units)), "draws": int(draws)})
+    for i, reference in enumerate(references):
+        for (fraction, model), per_run in sorted(cells.items()):
+            ref = cells.get((fraction, reference))
+            if model in references[: i + 1] or not ref:
+                continue
+            diff = np.mean([d for d, _ in per_run], axis=0) - np.mean([d for d, _ in ref], axis=0)
+            observed = float(np.mean([e[0] for _, e in per_run]) - np.mean([e[0] for _, e in ref]))
+            test_units = np.unique(np.concatenate([codes[np.asarray(r["test"])] for r in runs
+                                                   if float(r["label_fraction"]) == fraction and r["model"] == model]))
+            out.append({"model": model, "versus": reference, "label_fraction": fraction, "difference": observed,
+                        "low": float(np.nanquantile(diff, lo_q)), "high": float(np.nanquantile(diff, hi_q)),
+                        "reference_better_share": float(np.mean(sign * diff < 0)), "level": LEVEL,
+                        "unit": unit_name, "n_units": int(len(test_units)), "draws": int(draws)})
     return out

@@ -505,7 +505,9 @@ def run_protocol(
     split = dataset.index["split"].to_numpy()
     unit = task.independent_unit
     units = dataset.index[unit].astype(str).to_numpy() if unit else np.arange(len(y))
-    paired = paired_differences(scored, units, y, task.metric, seed=task.name, unit_name=unit or "row") if pairable else []
+    # differences to the pretrained model, and to each further pretrained backbone (universal vs scratch)
+    paired = (paired_differences(scored, units, y, task.metric, references=("pretrained", *others), seed=task.name,
+                                 unit_name=unit or "row") if pairable else [])
     timings["total"] = time.perf_counter() - started
     return {"results": rows, "paired_differences": paired, "n_train": int((split == "train").sum()),
             "n_test": int((split == "test").sum()), "n_classes": int(n_out),

@@ -128,7 +128,7 @@ def share_text(share: float) -> str:
 
 def paired_lines(report: dict[str, Any]) -> list[str]:
     """The paired intervals (``tasks/paired.py``) as a Markdown table, or nothing."""
-    rows = report.get("paired_differences") or []
+    rows = [r for r in report.get("paired_differences") or [] if r["versus"] == "pretrained"]
     if not rows:
         return []
     first = rows[0]
