@@ -104,7 +104,7 @@ def test_protocol_and_report_schema(tmp_path):
     assert interval["difference"] == pytest.approx(paired[("scratch", 0.05)]["difference"])
     assert f"{interval['low']:+.4f} to {interval['high']:+.4f}" in summary
     # a handful of held-out machines: the interval is printed with its caveat, and no gap is judged
-    assert interval["n_units"] < 10 and low["beyond_test_noise"] is None and "too few to tell" in summary
+    assert interval["n_units"] < 10 and low["beyond_test_noise"] is None and reports.NOISE_VERDICTS[None] in summary
     assert f"Only {interval['n_units']} units" in paths["table"].read_text()
 
 

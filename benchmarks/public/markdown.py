@@ -193,7 +193,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 lines.append(f"| {model} | {float(fraction):g} | {mean_std} | {spread} | {n} |{extra}")
         lines.append("")
         if t["paired_differences"]:
-            lines += paired_lines(t)[1:] + [""]
+            lines += paired_lines(t) + [""]
         if t.get("pairs"):
             pairs = t["pairs"]
             models = [m for m in MODEL_ORDER if m in pairs["by_model"]]

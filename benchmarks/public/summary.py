@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks.public.catalogue import (ANCHORS, LOW_FRACTION, MIN_SEEDS, MODEL_ORDER, OUR_MODELS, PROTOCOL_NOTES,
                                          PUBLIC_TASKS, SCRATCH_TARGET_ID, SCRATCH_TARGET_TEXT, TARGETS)
-from mfg_pipeline.tasks.reports import aggregate
+from mfg_pipeline.tasks.reports import aggregate, paired_row
 
 # ---------------------------------------------------------------------------------------------
 # Statistics over seeds
@@ -181,13 +181,13 @@ def scratch_comparisons(reports: dict[str, dict[str, Any] | None]) -> list[dict[
 def paired_gain(report: dict[str, Any], model: str, fraction: float) -> dict[str, Any]:
     """The paired interval of ``model``'s gain over scratch (better = +), from the report's
     scratch-minus-``model`` differences (``tasks/paired.py``)."""
-    for p in report.get("paired_differences") or []:
-        if (model, "scratch") == (p["versus"], p["model"]) and abs(float(p["label_fraction"]) - fraction) < 1e-9:
-            flip = -1.0 if report["higher_is_better"] else 1.0
-            low, high = sorted((flip * p["low"], flip * p["high"]))
-            return {"gain_low": low, "gain_high": high, "gain_share": p["reference_better_share"],
-                    "paired_unit": p["unit"], "paired_units": p["n_units"]}
-    return {}
+    p = paired_row(report, "scratch", model, fraction)
+    if p is None:
+        return {}
+    flip = -1.0 if report["higher_is_better"] else 1.0
+    low, high = sorted((flip * p["low"], flip * p["high"]))
+    return {"gain_low": low, "gain_high": high, "gain_share": p["reference_better_share"],
+            "paired_unit": p["unit"], "paired_units": p["n_units"]}
 
 
 def scratch_target(reports: dict[str, dict[str, Any] | None], comparisons: list[dict[str, Any]]) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def _check(task: TaskSpec, prefix: str) -> dg.AssetChecksDefinition:
         noise = "" if paired is None else (
             f"; scratch - pretrained 95 % interval over {paired['n_units']} {reports.unit_noun(paired['unit'])}: "
             f"{paired['low']:+.4f} to {paired['high']:+.4f}"
-            + {None: " (too few units to tell)", True: "", False: ", within test noise"}[low["beyond_test_noise"]])
+            f" ({reports.NOISE_VERDICTS[low['beyond_test_noise']]})")
         return dg.AssetCheckResult(
             passed=passed,
             severity=dg.AssetCheckSeverity.WARN,
@@ -60,8 +60,7 @@ def _check(task: TaskSpec, prefix: str) -> dg.AssetChecksDefinition:
             metadata={
                 **({} if paired is None else {
                     "scratch_minus_pretrained_interval": dg.MetadataValue.json(paired),
-                    "beyond_test_noise": dg.MetadataValue.text({None: "too few units to tell", True: "yes",
-                                                                 False: "no"}[low["beyond_test_noise"]])}),
+                    "beyond_test_noise": dg.MetadataValue.text(reports.NOISE_VERDICTS[low["beyond_test_noise"]])}),
                 "label_fraction": dg.MetadataValue.float(float(low["fraction"] or 0.0)),
                 "pretrained": dg.MetadataValue.float(float(low["pretrained"] or float("nan"))),
                 "scratch": dg.MetadataValue.float(float(low["scratch"] or float("nan"))),

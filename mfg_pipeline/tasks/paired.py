@@ -32,6 +32,11 @@ MIN_UNITS = 10
 SUPPORTED = ("rmse", "mae", "accuracy", "f1", "macro_f1", "auroc")
 
 
+def supports(metric: str, n_classes: int) -> bool:
+    """Whether a task's metric gets paired intervals (AUROC only for a binary task)."""
+    return metric in SUPPORTED and (metric != "auroc" or n_classes == 2)
+
+
 def scored_values(metric: str, kind: str, scores: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """What ``metric`` reads of a run's test scores: the prediction (regression), the positive
     class's score (binary AUROC), or the decided class (argmax, or the threshold of a binary task)."""
@@ -99,10 +104,13 @@ def paired_differences(runs: list[dict[str, Any]], units: np.ndarray, y: np.ndar
     weights = rng.gamma(1.0, size=(draws, int(codes.max()) + 1 if len(codes) else 0))
     equal = np.ones((1, weights.shape[1]))
     cells: dict[tuple[float, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    cell_units: dict[tuple[float, str], set[int]] = defaultdict(set)
     for run in runs:
         pos = np.asarray(run["test"])
         values = np.asarray(run["values"])
-        cells[(float(run["label_fraction"]), run["model"])].append((
+        cell = (float(run["label_fraction"]), run["model"])
+        cell_units[cell].update(codes[pos].tolist())
+        cells[cell].append((
             weighted_metric(metric, y[pos], values, weights[:, codes[pos]]),
             weighted_metric(metric, y[pos], values, equal[:, codes[pos]])))
     sign = 1.0 if higher_is_better(metric) else -1.0
@@ -115,10 +123,8 @@ def paired_differences(runs: list[dict[str, Any]], units: np.ndarray, y: np.ndar
                 continue
             diff = np.mean([d for d, _ in per_run], axis=0) - np.mean([d for d, _ in ref], axis=0)
             observed = float(np.mean([e[0] for _, e in per_run]) - np.mean([e[0] for _, e in ref]))
-            test_units = np.unique(np.concatenate([codes[np.asarray(r["test"])] for r in runs
-                                                   if float(r["label_fraction"]) == fraction and r["model"] == model]))
             out.append({"model": model, "versus": reference, "label_fraction": fraction, "difference": observed,
                         "low": float(np.nanquantile(diff, lo_q)), "high": float(np.nanquantile(diff, hi_q)),
                         "reference_better_share": float(np.mean(sign * diff < 0)), "level": LEVEL,
-                        "unit": unit_name, "n_units": int(len(test_units)), "draws": int(draws)})
+                        "unit": unit_name, "n_units": len(cell_units[(fraction, model)]), "draws": int(draws)})
     return out

@@ -64,8 +64,7 @@ from mfg_pipeline.tasks.baselines import Baseline, hand_features
 from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, self_trained_probe, train_head,
                                       view_features)
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
-from mfg_pipeline.tasks.paired import SUPPORTED as PAIRED_METRICS
-from mfg_pipeline.tasks.paired import paired_differences, scored_values
+from mfg_pipeline.tasks.paired import paired_differences, scored_values, supports as paired_supports
 from mfg_pipeline.tasks.registry import TaskSpec
 from mfg_pipeline.training.device import Runtime
 from mfg_pipeline.training.seeding import derive_seed
@@ -459,7 +458,7 @@ def run_protocol(
                                     **info}
 
     rows: list[dict[str, Any]] = []
-    pairable = task.metric in PAIRED_METRICS and (task.metric != "auroc" or n_out == 2)
+    pairable = paired_supports(task.metric, n_out)
     scored: list[dict[str, Any]] = []  # each run's test decisions, for the paired intervals
     for run in runs:
         seed, fraction, sub, fit_pos, val_pos, test_pos = (run[k] for k in ("seed", "fraction", "labeled", "fit", "val", "test"))

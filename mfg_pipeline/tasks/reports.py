@@ -5,6 +5,7 @@ Every number comes from the protocol run passed in; nothing here is hard-coded.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -79,13 +80,23 @@ def lowest_fraction_comparison(report: dict[str, Any]) -> dict[str, Any]:
     if mean["pretrained"] is not None and mean["scratch"] is not None:
         p, s = mean["pretrained"], mean["scratch"]
         beats = bool(p > s) if report["higher_is_better"] else bool(p < s)
-    paired = next(({k: p[k] for k in ("difference", "low", "high", "unit", "n_units")}
-                   for p in report.get("paired_differences") or []
-                   if (p["model"], p["versus"]) == ("scratch", "pretrained") and float(p["label_fraction"]) == low), None)
+    row = paired_row(report, "scratch", "pretrained", low)
+    paired = None if row is None else {k: row[k] for k in ("difference", "low", "high", "unit", "n_units")}
     return {"fraction": low, **mean, "pretrained_beats_scratch": beats,
             "gain": None if beats is None else (mean["pretrained"] - mean["scratch"]) * (1 if report["higher_is_better"] else -1),
             "scratch_minus_pretrained": paired, "beyond_test_noise": None if paired is None or beats is None
             or paired["n_units"] < MIN_UNITS else bool(paired["low"] > 0 or paired["high"] < 0)}
+
+
+def paired_row(report: dict[str, Any], model: str, versus: str, fraction: float) -> dict[str, Any] | None:
+    """The report's paired difference ``model`` minus ``versus`` at ``fraction``, if it has one."""
+    return next((p for p in report.get("paired_differences") or []
+                 if (p["model"], p["versus"]) == (model, versus) and math.isclose(float(p["label_fraction"]), fraction)),
+                None)
+
+
+# What ``lowest_fraction_comparison``'s ``beyond_test_noise`` says, in words
+NOISE_VERDICTS = {None: "too few units to tell", True: "beyond test noise", False: "within test noise"}
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -105,7 +116,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             s = agg[model].get(f)
             cells.append("—" if s is None else f"{s['mean']:.4f} ± {s['std']:.4f}")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return "\n".join(lines + paired_lines(report)) + "\n"
+    paired = paired_lines(report)
+    return "\n".join(lines + ([""] + paired if paired else [])) + "\n"
 
 
 # The reports' names for the independent test units (``TaskSpec.independent_unit``'s columns)
@@ -132,7 +144,7 @@ def paired_lines(report: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     first = rows[0]
-    lines = ["", f"Difference to `{first['versus']}` ({report['metric']}, model minus {first['versus']}, mean over "
+    lines = [f"Difference to `{first['versus']}` ({report['metric']}, model minus {first['versus']}, mean over "
                  f"seeds), with its {first['level']:.0%} interval over the test set's {first['n_units']} "
                  f"{unit_noun(first['unit'])} (Bayesian bootstrap, {first['draws']} draws, paired):", "",
              *([f"Only {first['n_units']} units: the intervals describe how these {first['n_units']} disagree, "
@@ -222,9 +234,8 @@ def summary_markdown(reports: list[dict[str, Any]]) -> str:
         if c["pretrained_beats_scratch"] is False:
             losses.append((r["task"], c))
         p = c["scratch_minus_pretrained"]
-        interval = "—" if p is None else (f"{p['low']:+.4f} to {p['high']:+.4f} ({p['n_units']} {unit_noun(p['unit'])}"
-                                          + {None: ": too few to tell", True: "", False: ", holds zero"}[c["beyond_test_noise"]]
-                                          + ")")
+        interval = "—" if p is None else (f"{p['low']:+.4f} to {p['high']:+.4f} ({p['n_units']} {unit_noun(p['unit'])}: "
+                                          f"{NOISE_VERDICTS[c['beyond_test_noise']]})")
         lines.append(f"| {r['task']} | {r['metric']} {arrow} | {c['fraction']:g} | {fmt(c['pretrained'])} | "
                      f"{fmt(c['scratch'])} | {fmt(c['baseline'])} | "
                      f"{'yes' if c['pretrained_beats_scratch'] else 'NO'} | {interval} | "
