@@ -13,6 +13,7 @@ from mfg_pipeline.assets.pretraining import pretraining_assets
 from mfg_pipeline.modalities.base import resolve_dir
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.tasks.registry import TASKS, get_task
+from mfg_pipeline.tasks.reports import paired_row
 from mfg_pipeline_tests.synthetic import write_synthetic_store
 
 
@@ -93,8 +94,7 @@ def test_materialize_backbone_finetuned_evaluation(tmp_path, device, precision, 
     assert evals["evaluation_equipment_failure"].severity == dg.AssetCheckSeverity.WARN
     # the check says whether the lowest fraction's gap is beyond the test machines' noise
     interval = evals["evaluation_equipment_failure"].metadata["scratch_minus_pretrained_interval"].value
-    assert interval["difference"] == pytest.approx(next(
-        p["difference"] for p in metrics["paired_differences"] if (p["model"], p["label_fraction"]) == ("scratch", 0.05)))
+    assert interval["difference"] == pytest.approx(paired_row(metrics, "scratch", "pretrained", 0.05)["difference"])
     assert f"{interval['low']:+.4f} to {interval['high']:+.4f}" in evals["evaluation_equipment_failure"].description
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     md = mats["sensor_backbone"].materialization.metadata

@@ -47,10 +47,7 @@ def _check(task: TaskSpec, prefix: str) -> dg.AssetChecksDefinition:
         low = reports.lowest_fraction_comparison(report)
         passed = bool(low["pretrained_beats_scratch"])
         paired = low["scratch_minus_pretrained"]
-        noise = "" if paired is None else (
-            f"; scratch - pretrained 95 % interval over {paired['n_units']} {reports.unit_noun(paired['unit'])}: "
-            f"{paired['low']:+.4f} to {paired['high']:+.4f}"
-            f" ({reports.NOISE_VERDICTS[low['beyond_test_noise']]})")
+        noise = "" if paired is None else f"; scratch - pretrained, 95 % interval: {reports.noise_interval_text(low)}"
         return dg.AssetCheckResult(
             passed=passed,
             severity=dg.AssetCheckSeverity.WARN,

@@ -99,6 +99,15 @@ def paired_row(report: dict[str, Any], model: str, versus: str, fraction: float)
 NOISE_VERDICTS = {None: "too few units to tell", True: "beyond test noise", False: "within test noise"}
 
 
+def noise_interval_text(comparison: dict[str, Any]) -> str | None:
+    """A ``lowest_fraction_comparison``'s scratch-minus-pretrained interval, its units and verdict."""
+    p = comparison["scratch_minus_pretrained"]
+    if p is None:
+        return None
+    return (f"{p['low']:+.4f} to {p['high']:+.4f} ({p['n_units']} {unit_noun(p['unit'])}: "
+            f"{NOISE_VERDICTS[comparison['beyond_test_noise']]})")
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     agg = aggregate(report)
     fractions = sorted({float(r["label_fraction"]) for r in report["results"]})
@@ -219,8 +228,8 @@ def summary_markdown(reports: list[dict[str, Any]]) -> str:
              "| scratch − pretrained, 95 % interval over the test units | pretrained beats baseline |",
              "|---|---|---|---|---|---|---|---|---|"]
     losses, base_losses = [], []
-    for r in reports:
-        c = lowest_fraction_comparison(r)
+    comparisons = [lowest_fraction_comparison(r) for r in reports]
+    for r, c in zip(reports, comparisons):
         arrow = "↑" if r["higher_is_better"] else "↓"
 
         def fmt(v: Any) -> str:
@@ -233,14 +242,12 @@ def summary_markdown(reports: list[dict[str, Any]]) -> str:
                 base_losses.append(r["task"])
         if c["pretrained_beats_scratch"] is False:
             losses.append((r["task"], c))
-        p = c["scratch_minus_pretrained"]
-        interval = "—" if p is None else (f"{p['low']:+.4f} to {p['high']:+.4f} ({p['n_units']} {unit_noun(p['unit'])}: "
-                                          f"{NOISE_VERDICTS[c['beyond_test_noise']]})")
+        interval = noise_interval_text(c) or "—"
         lines.append(f"| {r['task']} | {r['metric']} {arrow} | {c['fraction']:g} | {fmt(c['pretrained'])} | "
                      f"{fmt(c['scratch'])} | {fmt(c['baseline'])} | "
                      f"{'yes' if c['pretrained_beats_scratch'] else 'NO'} | {interval} | "
                      f"{'—' if vs_base is None else ('yes' if vs_base else 'NO')} |")
-    n_win = sum(1 for r in reports if lowest_fraction_comparison(r)["pretrained_beats_scratch"])
+    n_win = sum(1 for c in comparisons if c["pretrained_beats_scratch"])
     lines += ["", f"Pretrained beats scratch at the lowest label fraction on **{n_win} of {len(reports)}** tasks.", ""]
     if losses:
         lines.append("## Where pretraining does NOT beat scratch")
