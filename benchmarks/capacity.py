@@ -17,7 +17,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # ``python benchmarks/capacity.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import machine_info  # noqa: E402
 from mfg_pipeline.profiles import default_profile  # noqa: E402
 
 SIM_CHANNELS = 8
@@ -233,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     for b in backfills:
         print(json.dumps(b), flush=True)
     report = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "loadavg_at_end": os.getloadavg()},
+        "machine": {**machine_info(), "loadavg_at_end": os.getloadavg()},
         "quick": args.quick, "partition": partitions, "backfill": backfills, "plan": plan(partitions, backfills),
         "benchmark_s": time.perf_counter() - started,
     }

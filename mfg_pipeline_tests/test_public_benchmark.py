@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,8 @@ def _report(task, metric, higher_is_better, values, extra=None, **fields):
     return {"task": task, "modality": "sensor", "dataset": "d", "kind": "regression" if metric == "rmse" else "classification",
             "metric": metric, "higher_is_better": higher_is_better, "split": "test: by engine", "n_train": 100,
             "n_test": 50, "label_fractions": fractions, "seeds": [0, 1, 2], "timings_s": {"total": 12.0},
-            "runtime": {"device": "cpu", "precision": "fp32", "num_threads": 1}, "results": results, **fields}
+            "runtime": {"device": "cpu", "precision": "fp32", "num_threads": 1, "cpu_capability": "AVX2"},
+            "results": results, **fields}
 
 
 def _fd001(pre_all=(12.0, 12.2, 12.4), pre_10=(14.0, 15.0, 16.0), scratch_10=(18.0, 19.0, 20.0)):
@@ -228,7 +230,8 @@ def test_timings_per_step_and_dataset_and_files(tmp_path):
                    {"phase": "model half: cwru", "step_key": "cwru__sensor_backbone", "asset": "cwru/sensor_backbone",
                     "plant": "cwru", "seconds": 100.0, "runs": 1, "status": "SUCCESS"}],
                "model_runs_s": {"cwru": 150.0}, "total_s": 430.0}
-    meta = {"command": "python -m benchmarks.public_benchmark --only cwru", "device": {"cpus": 2, "cuda_available": False}}
+    meta = {"command": "python -m benchmarks.public_benchmark --only cwru",
+            "device": {"cpu": "Some CPU", "cpus": 2, "cuda_available": False}}
     summary = build_summary({"cwru_cross_load": _cross_load(), "cwru_within_load": None}, timings, meta,
                               {"cwru_cross_load": {"curve": "cwru/cwru_cross_load/label_efficiency.png",
                                                    "metrics_json": "cwru/cwru_cross_load/metrics.json", "fresh": True}})
@@ -238,7 +241,7 @@ def test_timings_per_step_and_dataset_and_files(tmp_path):
     assert "| public data half | cwru/raw_sensor_readings | 30.0 | 7 | SUCCESS |" in md
     assert "| **total** | **430.0 s** | | |" in md
     assert "](cwru/cwru_cross_load/label_efficiency.png)" in md
-    assert "cpus 2" in md and "device cpu" in md
+    assert "cpu Some CPU" in md and "cpus 2" in md and "device cpu" in md
 
     md_path, json_path = write_outputs(tmp_path, summary)
     loaded = atomic.read_json(json_path)
@@ -302,3 +305,17 @@ def test_a_report_only_re_render_keeps_the_earlier_runs_times_and_says_whose_the
     second = write_outputs(tmp_path, summary)[1]
     assert carried_timings(second)["carried_from"]["generated"] == "2026-12-06T10:00:00+00:00"
     assert carried_timings(tmp_path / "absent.json") == {}
+
+
+def test_the_device_record_names_the_cpu_and_its_kernels_instruction_set():
+    import torch
+
+    from benchmarks.public.run import device_info
+
+    info = device_info()
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability() != ""
+    assert info["cpus"] >= 1 and info["torch"] == torch.__version__
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    assert info["cpu"] == (names[0] if names else None)

@@ -9,13 +9,13 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import machine_info
 from benchmarks.public.outputs import SUMMARY_JSON, earlier_timings
 
 UNIVERSAL_KEY = "universal_sensor_backbone"
@@ -103,8 +103,8 @@ def step_times(instance, run_ids: list[str], phase: str, step_assets: dict[str, 
 def device_info() -> dict[str, Any]:
     import torch
 
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "torch": torch.__version__, "cuda_available": torch.cuda.is_available(),
+    info = {**machine_info(), "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cuda_available": torch.cuda.is_available(),
             "MFG_DEVICE": os.environ.get("MFG_DEVICE", "auto"), "MFG_PRECISION": os.environ.get("MFG_PRECISION", "fp32")}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
