@@ -3,17 +3,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(abspath data/dagster_home)
 
-# torch, MKL and oneDNN choose their CPU kernels by instruction set, and a training run's floats
-# differ between kernel families (FD001 12.40 on one CPU, 12.43 on another; here each of the three
-# set lower changes a pretrained backbone's weights). The README's figures were computed with AVX2
-# kernels, so every target pins them on a CPU that has AVX2 (on such a CPU without AVX-512 the pins
-# are its defaults: identical weights); set any of them in the environment to override.
-ifneq ($(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo yes),)
-export ATEN_CPU_CAPABILITY ?= avx2
-export MKL_CBWR ?= AVX2,STRICT
-export ONEDNN_MAX_CPU_ISA ?= AVX2
-endif
-
 .PHONY: run test ui validate benchmark device-bundle
 
 $(VENV)/.installed: pyproject.toml

@@ -311,12 +311,12 @@ def test_a_report_only_re_render_keeps_the_earlier_runs_times_and_says_whose_the
 def test_the_device_record_names_the_cpu_and_its_kernels_instruction_set():
     import torch
 
-    from benchmarks.public.run import KERNEL_PINS, device_info
+    from benchmarks.public.run import KERNEL_SETTINGS, device_info
 
     info = device_info()
     assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability() != ""
     assert info["cpus"] >= 1 and info["torch"] == torch.__version__
-    assert {k: info[k] for k in KERNEL_PINS} == {k: os.environ.get(k) for k in KERNEL_PINS}
+    assert {k: info[k] for k in KERNEL_SETTINGS} == {k: os.environ.get(k) for k in KERNEL_SETTINGS}
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]

@@ -21,7 +21,8 @@ from benchmarks.public.outputs import SUMMARY_JSON, earlier_timings
 UNIVERSAL_KEY = "universal_sensor_backbone"
 DATA_GROUPS = ("corpus", "labels")  # = mfg_pipeline.runner.DATA_GROUPS (not imported: that imports Dagster)
 BENCH_TAG = "mfg/public_benchmark"
-KERNEL_PINS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+# Settings of torch's, MKL's and oneDNN's kernel choice: each changes a training run's floats
+KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 
 
 def _partition_run(profile, day: str, plants: tuple[str, ...] | None, tag: str) -> tuple[bool, str | None]:
@@ -107,8 +108,7 @@ def device_info() -> dict[str, Any]:
     info = {**machine_info(), "torch": torch.__version__,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cuda_available": torch.cuda.is_available(),
             "MFG_DEVICE": os.environ.get("MFG_DEVICE", "auto"), "MFG_PRECISION": os.environ.get("MFG_PRECISION", "fp32"),
-            # the kernel pins of the Makefile (None: the library chose by the CPU)
-            **{k: os.environ.get(k) for k in KERNEL_PINS}}
+            **{k: os.environ.get(k) for k in KERNEL_SETTINGS}}  # None: the library chose by the CPU
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
