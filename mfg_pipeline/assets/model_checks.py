@@ -47,7 +47,8 @@ def _check(task: TaskSpec, prefix: str) -> dg.AssetChecksDefinition:
         low = reports.lowest_fraction_comparison(report)
         passed = bool(low["pretrained_beats_scratch"])
         paired = low["scratch_minus_pretrained"]
-        noise = "" if paired is None else f"; scratch - pretrained, 95 % interval: {reports.noise_interval_text(low)}"
+        interval = reports.noise_interval_text(low)
+        noise = "" if interval is None else f"; scratch - pretrained, 95 % interval: {interval}"
         return dg.AssetCheckResult(
             passed=passed,
             severity=dg.AssetCheckSeverity.WARN,

@@ -105,8 +105,8 @@ class Runtime:
     def describe(self) -> dict[str, Any]:
         """What computed a result. ``cpu_capability`` is the instruction set of torch's CPU kernels
         (e.g. AVX2, AVX512): the same code and seed give floats that differ in the last digits
-        between CPUs whose kernels differ (FD001's pretrained RMSE 12.40 on one CPU, 12.43 on
-        another), so a report says which it was."""
+        between CPUs (FD001's pretrained RMSE 12.40 on one, 12.43 on another), and the kernels'
+        instruction set is one of the causes (MKL's code path another: README, Reproducibility)."""
         return {"device": str(self.device), "precision": self.precision, "num_threads": torch.get_num_threads(),
                 "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
