@@ -456,3 +456,22 @@ def test_the_protocol_self_trains_only_the_pretrained_probe_on_unlabeled_train_i
     assert all("labels_only_macro_f1" not in r for r in out["results"] if r is not row)
     with pytest.raises(ValueError, match="self-training refits the closed-form probe"):
         replace(task, finetune_mode="full")
+
+
+def test_exact_boosting_finds_a_sharp_rare_conjunction_and_an_unknown_method_is_refused():
+    """``gbm_exact`` (shallow trees, splits between any two readings) learns a failure rule of two
+    sharp thresholds from a few dozen positives, as AI4I's heat-dissipation rule is."""
+    from sklearn.metrics import f1_score
+
+    from mfg_pipeline.tasks.baselines import Baseline
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(6000, 3))
+    y = ((x[:, 0] < 0.06) & (x[:, 1] < 0.5)).astype(int)  # ~3 % positives
+    fit, test = slice(0, 3000), slice(3000, None)
+    exact = Baseline("tabular", "classification", "gbm_exact", 2, seed=0).fit(x[fit], y[fit])
+    assert f1_score(y[test], exact.predict_scores(x[test])[:, 1] >= 0.5) >= 0.95
+    regressor = Baseline("tabular", "regression", "gbm_exact", 1, seed=0).fit(x[fit], 10 * x[fit, 0])
+    assert np.abs(regressor.predict_scores(x[test]) - 10 * x[test, 0]).mean() < 0.3
+    with pytest.raises(ValueError, match="baseline method"):
+        Baseline("tabular", "classification", "xgboost", 2)

@@ -6,8 +6,15 @@
 - sensor/tabular rows of one reading (window length 1, e.g. AI4I): the raw values,
 - image: intensity histogram, gradient-magnitude histogram and simple texture statistics,
 - text: TF-IDF (word 1-2 grams) -> logistic regression.
-Classifiers: logistic regression (``logreg``) or gradient boosting (``gbm``); regressors: ridge
-(``ridge``/``logreg``) or gradient boosting (``gbm``).
+Classifiers: logistic regression (``logreg``) or gradient boosting (``gbm``, ``gbm_exact``);
+regressors: ridge (``ridge``/``logreg``) or gradient boosting (``gbm``, ``gbm_exact``).
+
+``gbm`` is histogram boosting (255 quantile bins per input, >= 20 rows per leaf): fast, and the
+default. ``gbm_exact`` searches every split between two readings, with shallow trees and leaves of
+any size: for failures at sharp thresholds that few rows sit near (AI4I), where binning and the leaf
+minimum blur the boundary. AI4I development splits of the TRAIN rows (a quarter held out, 3 draws),
+F1 with all labels: histogram 0.734, histogram at depth 2 with 1-row leaves 0.820, exact with 100
+trees of depth 2 0.886; at 5 % 0.196 -> 0.342 (histogram -> exact).
 """
 
 from __future__ import annotations
@@ -16,7 +23,12 @@ import copy
 
 import numpy as np
 from scipy import stats
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
@@ -77,16 +89,25 @@ def hand_features(dataset: LabeledDataset) -> np.ndarray | list[str]:
     raise ValueError(f"no baseline features for modality {dataset.modality!r}")
 
 
+METHODS = ("logreg", "ridge", "gbm", "gbm_exact")
+
+
 class Baseline:
     """fit(features, y) / predict_scores(features): proba [N, K] or values [N]."""
 
     def __init__(self, modality: str, kind: str, method: str, n_classes: int, seed: int = 0):
         self.kind, self.n_classes = kind, n_classes
-        if kind == "regression":
-            est = HistGradientBoostingRegressor(max_iter=150, random_state=seed) if method == "gbm" else Ridge(alpha=1.0)
+        if method not in METHODS:
+            raise ValueError(f"baseline method must be one of {METHODS}, got {method!r}")
+        regression = kind == "regression"
+        if method == "gbm":
+            est = (HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier)(
+                max_iter=150, random_state=seed)
+        elif method == "gbm_exact":
+            est = (GradientBoostingRegressor if regression else GradientBoostingClassifier)(
+                n_estimators=100, max_depth=2, random_state=seed)
         else:
-            est = (HistGradientBoostingClassifier(max_iter=150, random_state=seed) if method == "gbm"
-                   else LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced"))
+            est = Ridge(alpha=1.0) if regression else LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
         if modality == "text":
             self.model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1), est)
         else:
