@@ -3,9 +3,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.tasks import reports
+from mfg_pipeline.tasks.baselines import Baseline
 from mfg_pipeline.tasks.metrics import compute_metrics
 from mfg_pipeline.tasks.protocol import MODELS, label_subset, run_protocol, validation_split
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec, get_task
@@ -461,10 +463,6 @@ def test_the_protocol_self_trains_only_the_pretrained_probe_on_unlabeled_train_i
 def test_exact_boosting_finds_a_sharp_rare_conjunction_and_an_unknown_method_is_refused():
     """``gbm_exact`` (shallow trees, splits between any two readings) learns a failure rule of two
     sharp thresholds from a few dozen positives, as AI4I's heat-dissipation rule is."""
-    from sklearn.metrics import f1_score
-
-    from mfg_pipeline.tasks.baselines import Baseline
-
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, size=(6000, 3))
     y = ((x[:, 0] < 0.06) & (x[:, 1] < 0.5)).astype(int)  # ~3 % positives
