@@ -494,3 +494,33 @@ def test_excavator_probe_reads_the_piece_bag_and_the_scratch_twin_its_own_vocabu
     assert (rows.loc[["pretrained", "scratch"], "steps_done"] == 0).all()  # both closed-form probes
     (run,) = experiments(task, dataset, encode_targets(dataset, task))
     assert learned == [[dataset.texts[i] for i in run["labeled"]]]  # labeled texts only, no test text
+
+
+def test_split_points_are_fitted_to_each_copys_fit_rows_and_shared_by_its_networks(monkeypatch):
+    """AI4I's networks read steps at exact boosting's split points: fitted per cross-fitted copy on
+    that copy's fit rows only (never its held-out fold or the test rows), once for both networks,
+    and the steps reach the head as features."""
+    task = replace(get_task("ai4i_machine_failure"), seeds=(0,), label_fractions=(1.0,), steps=30, eval_every=10)
+    assert task.split_point_trees and task.head_hidden
+    dataset = _failure_rows()
+    fitted_on, feature_widths = [], []
+    real_points, real_train = protocol.exact_split_points, protocol.train_head
+
+    def points(rows, yt, trees, seed):
+        fitted_on.append(rows)
+        return real_points(rows, yt, trees, seed)
+
+    monkeypatch.setattr(protocol, "exact_split_points", points)
+    monkeypatch.setattr(protocol, "train_head", lambda body, x, yt, settings, **kw: feature_widths.append(
+        (body.feature_dim - body.config["hidden"], body.step_value.numel())) or real_train(body, x, yt, settings, **kw))
+    run_protocol(task, get_modality("tabular").build(None, 0, n_features=4), dataset, models=("pretrained", "scratch"))
+    [run] = experiments(task, dataset, encode_targets(dataset, task))
+    x = dataset.inputs[:, :, 0].numpy()
+    assert len(fitted_on) == len(run["folds"]) == 5  # once per copy, shared by pretrained and scratch
+    for rows, (fit, held_out) in zip(fitted_on, run["folds"]):
+        np.testing.assert_array_equal(rows, x[fit])
+    assert len(feature_widths) == 10
+    # one threshold per mechanism at least (overheat on column 0, overload on column 1), as features
+    assert all(n_steps >= 2 and width == 4 + n_steps for width, n_steps in feature_widths)
+    with pytest.raises(ValueError, match="split_point_trees"):
+        replace(task, head_hidden=0)

@@ -223,3 +223,19 @@ def test_sensor_features_resolve_more_bands_in_longer_windows():
     # 32 bands of 32 bins: the two tones fall in bands 3 and 4, which 6 bands would merge
     assert feats[0, 7:].argmax() == 3 and feats[1, 7:].argmax() == 4
     assert sensor_features(tones, bands=6)[:, 7:].argmax(1).tolist() == [0, 0]
+
+
+def test_split_points_add_one_step_per_point_to_the_features_and_survive_save_and_load(tmp_path):
+    backbone = TabularBackbone.build(SMALL, corpus_of(table(256, seed=1)), seed=0)
+    x = table(64, seed=5)
+    points = [[300.0], [], [], [35.0, 45.0], []]
+    stepped = backbone.with_split_points(points)
+    plain, features = backbone.embed(x), stepped.embed(x)
+    assert features.shape == (64, plain.shape[1] + 3) and stepped.feature_dim == backbone.feature_dim + 3
+    torch.testing.assert_close(features[:, :-3], plain)  # the same weights
+    expected = torch.stack([x[:, 0] > 300, x[:, 3] > 35, x[:, 3] > 45], dim=1).float()
+    torch.testing.assert_close(features[:, -3:], expected)
+    stepped.save(tmp_path / "b")
+    loaded = TabularBackbone.load(tmp_path / "b")
+    assert loaded.config["split_points"] == points
+    torch.testing.assert_close(loaded.embed(x), features)

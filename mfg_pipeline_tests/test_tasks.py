@@ -7,7 +7,7 @@ from sklearn.metrics import f1_score
 
 from mfg_pipeline.modalities import get_modality
 from mfg_pipeline.tasks import reports
-from mfg_pipeline.tasks.baselines import Baseline
+from mfg_pipeline.tasks.baselines import Baseline, exact_split_points
 from mfg_pipeline.tasks.metrics import compute_metrics
 from mfg_pipeline.tasks.protocol import MODELS, label_subset, run_protocol, validation_split
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec, get_task
@@ -473,3 +473,13 @@ def test_exact_boosting_finds_a_sharp_rare_conjunction_and_an_unknown_method_is_
     assert np.abs(regressor.predict_scores(x[test]) - 10 * x[test, 0]).mean() < 0.3
     with pytest.raises(ValueError, match="baseline method"):
         Baseline("tabular", "classification", "xgboost", 2)
+
+
+def test_exact_split_points_sit_at_the_rules_thresholds():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(3000, 3))
+    y = ((x[:, 0] < 0.06) & (x[:, 1] < 0.5)).astype(int)
+    points = exact_split_points(x, y, trees=20)
+    assert len(points) == 3 and all(p == sorted(p) for p in points)
+    assert min(abs(np.array(points[0]) - 0.06)) < 0.01 and min(abs(np.array(points[1]) - 0.5)) < 0.02
+    assert exact_split_points(x, np.zeros(3000, int)) == [[], [], []]

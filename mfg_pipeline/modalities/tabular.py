@@ -24,6 +24,12 @@ learn from a few positives.
 Features per row: the encoding, the standardised readings, and any further input columns
 passed through unchanged (e.g. a one-hot product variant that a labeled dataset has and the
 sensor corpus has not), so ``feature_dim`` is ``hidden + n_features`` plus those columns.
+
+A task may add ``split_points`` (``with_split_points``): per input column, raw values at which a
+0/1 step joins the features the head reads. They are learnt from a run's labeled rows, not the
+corpus (the split points of exact boosting: ``tasks.baselines.exact_split_points``), because where
+a failure begins is a fact about the labels that no unlabeled reading shows; a head with a hidden
+layer combines the steps into conjunctions (AI4I's heat-dissipation rule is two thresholds at once).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # bins as further encoder inputs (0: off); ``bin_edges`` are filled from the corpus
     "bins": 0,
     "bin_edges": None,
+    "split_points": None,  # per input column: raw values of 0/1 steps among the features (see above)
 }
 BIN_TAIL = 0.002  # outermost bin edges at these quantiles; edges are evenly spaced in logit(quantile)
 MIN_DISTINCT_FOR_BINS = 10  # a one-hot or a few-valued reading is not binned
@@ -109,7 +116,13 @@ class TabularBackbone(Backbone):
         self.norm = nn.LayerNorm(hidden)
         self.recon = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, n))
         self.mask_head = nn.Linear(hidden, n)
-        self.feature_dim = hidden + n  # + the passthrough columns of inputs wider than n_features
+        points = config["split_points"] or []
+        self.register_buffer("step_column", torch.tensor([c for c, p in enumerate(points) for _ in p], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("step_value", torch.tensor([v for p in points for v in p], dtype=torch.float32),
+                             persistent=False)
+        # + the passthrough columns of inputs wider than n_features, + one per split point
+        self.feature_dim = hidden + n + self.step_value.numel()
 
     @classmethod
     def build(cls, config: dict[str, Any], corpus: Corpus | None = None, seed: int = 0) -> "TabularBackbone":
@@ -167,7 +180,15 @@ class TabularBackbone(Backbone):
         x = inputs.float()
         z = self.standardise(x)
         h = self.encode(z)
-        return torch.cat([h, z.to(h.dtype), x[:, self.config["n_features"]:].to(h.dtype)], dim=1)
+        steps = (x[:, self.step_column] > self.step_value).to(h.dtype)
+        return torch.cat([h, z.to(h.dtype), x[:, self.config["n_features"]:].to(h.dtype), steps], dim=1)
+
+    def with_split_points(self, points: list[list[float]]) -> "TabularBackbone":
+        """A copy with the same weights whose features end in a 0/1 step (reading > point) per
+        point of ``points`` (per input column, raw units)."""
+        out = type(self)({**self.config, "split_points": [[float(v) for v in p] for p in points]})
+        out.load_state_dict(self.state_dict())
+        return out
 
     def corrupt(self, z: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Replace exactly round(mask_ratio * n) readings per row by the same reading of a

@@ -60,7 +60,7 @@ import torch
 
 from mfg_pipeline.modalities.base import Backbone, take
 from mfg_pipeline.storage.artifacts import LabeledDataset
-from mfg_pipeline.tasks.baselines import Baseline, hand_features
+from mfg_pipeline.tasks.baselines import Baseline, exact_split_points, hand_features
 from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, self_trained_probe, train_head,
                                       view_features)
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
@@ -373,6 +373,17 @@ def run_protocol(
     use_threshold = task.chooses_threshold(n_out)
     adapt = task.adapt == "target_stats"
 
+    split_points: dict[tuple[int, bytes], list[list[float]]] = {}
+
+    def split_points_of(fit_pos: np.ndarray, seed: int) -> list[list[float]]:
+        """Exact boosting's split points on the raw inputs of the fit rows only, once per run and
+        cross-fitted copy (the networks of a run share them)."""
+        key = (seed, fit_pos.tobytes())
+        if key not in split_points:
+            rows = take(inputs["pretrained"], torch.as_tensor(fit_pos)).numpy()
+            split_points[key] = exact_split_points(rows, y[fit_pos], task.split_point_trees, seed)
+        return split_points[key]
+
     def pick(values, pos):
         return [values[i] for i in pos] if isinstance(values, list) else values[pos]
 
@@ -437,6 +448,8 @@ def run_protocol(
                 body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
             else:
                 lr, scale = task.scratch_lr, 1.0
+            if task.split_point_trees:
+                body = body.with_split_points(split_points_of(fit_pos, seed))
             settings = head_settings(task, n_fit, "full", seed, lr, scale, body)
             if model_name in others:
                 settings = replace(settings, steps=task.shared_backbone_steps,
