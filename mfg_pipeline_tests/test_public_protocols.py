@@ -517,7 +517,7 @@ def test_split_points_are_fitted_to_each_copys_fit_rows_and_shared_by_its_networ
     [run] = experiments(task, dataset, encode_targets(dataset, task))
     x = dataset.inputs[:, :, 0].numpy()
     assert len(fitted_on) == len(run["folds"]) == 5  # once per copy, shared by pretrained and scratch
-    for rows, (fit, held_out) in zip(fitted_on, run["folds"]):
+    for rows, (fit, _) in zip(fitted_on, run["folds"]):
         np.testing.assert_array_equal(rows, x[fit])
     assert len(feature_widths) == 10
     # one threshold per mechanism at least (overheat on column 0, overload on column 1), as features
