@@ -211,6 +211,7 @@ def test_the_deployable_model_ships_the_threshold_its_task_is_evaluated_at(tmp_p
                         lambda yt, p: chosen_on.append(yt) or best_f1_threshold(yt, p))
     out = finetuning.finetune_task(task, store, cpu_runtime())
     saved = atomic.read_json(resolve_dir(tmp_path / "work" / "finetuned_ai4i_machine_failure") / "task_model.json")
+    assert any(saved["backbone_config"]["split_points"])  # the steps it reads ship with it
     if threshold == "argmax":
         assert saved["decision_threshold"] is None and out["threshold"] is None and not chosen_on
         assert saved["test_metrics"]["threshold"] == 0.5

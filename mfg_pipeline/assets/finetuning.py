@@ -21,10 +21,9 @@ from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities import get_modality, take
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
-from mfg_pipeline.tasks.baselines import exact_split_points
 from mfg_pipeline.tasks.heads import train_head
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
-from mfg_pipeline.tasks.protocol import (class_names, encode_targets, evaluated_scores, head_settings,
+from mfg_pipeline.tasks.protocol import (class_names, encode_targets, evaluated_scores, fit_split_points, head_settings,
                                          hold_out_validation, n_classes_of, training_targets)
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec
 from mfg_pipeline.training.device import Runtime
@@ -46,8 +45,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     fit_pos, val_pos = hold_out_validation(task, dataset, y, train_pos, seed)
     inputs = backbone.prepare(dataset)
     if task.split_point_trees:
-        rows = take(inputs, torch.as_tensor(fit_pos)).numpy()
-        backbone = backbone.with_split_points(exact_split_points(rows, y[fit_pos], task.split_point_trees, seed))
+        backbone = backbone.with_split_points(fit_split_points(task, inputs, y, fit_pos, seed))
     n_out = n_classes_of(dataset, y)
     y_fit, n_fit = training_targets(dataset, task, y)
     settings = head_settings(task, n_fit, task.finetune_mode, seed, task.lr, task.body_lr_scale, backbone)

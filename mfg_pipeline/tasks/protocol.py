@@ -273,6 +273,14 @@ def evaluated_scores(task: TaskSpec, scores: np.ndarray) -> np.ndarray:
     return np.stack([negative, 1.0 - negative], axis=1)
 
 
+def fit_split_points(task: TaskSpec, inputs: torch.Tensor, y: np.ndarray, fit_pos: np.ndarray,
+                     seed: int) -> list[list[float]]:
+    """Exact boosting's split points (``task.split_point_trees`` trees) on the raw tabular inputs of
+    the fit rows only: the steps a tabular network reads (``TabularBackbone.with_split_points``)."""
+    rows = take(inputs, torch.as_tensor(fit_pos)).numpy()
+    return exact_split_points(rows, y[fit_pos], task.split_point_trees, seed)
+
+
 def head_settings(task: TaskSpec, n_out: int, mode: str, seed: int, lr: float, body_lr_scale: float,
                   backbone: Backbone | None = None) -> HeadSettings:
     return HeadSettings(kind=task.kind, n_outputs=n_out, mode=mode, steps=task.steps, batch_size=task.batch_size,
@@ -376,12 +384,10 @@ def run_protocol(
     split_points: dict[tuple[int, bytes], list[list[float]]] = {}
 
     def split_points_of(fit_pos: np.ndarray, seed: int) -> list[list[float]]:
-        """Exact boosting's split points on the raw inputs of the fit rows only, once per run and
-        cross-fitted copy (the networks of a run share them)."""
+        """``fit_split_points`` once per run and cross-fitted copy (the networks of a run share them)."""
         key = (seed, fit_pos.tobytes())
         if key not in split_points:
-            rows = take(inputs["pretrained"], torch.as_tensor(fit_pos)).numpy()
-            split_points[key] = exact_split_points(rows, y[fit_pos], task.split_point_trees, seed)
+            split_points[key] = fit_split_points(task, inputs["pretrained"], y, fit_pos, seed)
         return split_points[key]
 
     def pick(values, pos):
