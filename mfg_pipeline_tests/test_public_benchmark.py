@@ -321,3 +321,20 @@ def test_the_device_record_names_the_cpu_and_its_kernels_instruction_set():
     lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     assert info["cpu"] == (names[0] if names else None)
+
+
+def test_plants_run_longest_first_by_the_last_report_else_by_the_typical_times(tmp_path):
+    from benchmarks.public.run import TYPICAL_MODEL_RUN_S, _longest_first
+    from mfg_pipeline.profiles import public_plants
+
+    names = [p.name for p in public_plants()]
+    assert set(TYPICAL_MODEL_RUN_S) == set(names)  # a new plant needs its typical time
+    # a fresh clone: no report yet
+    order, how = _longest_first(names, tmp_path / "absent.json")
+    assert order[:2] == ["neu", "ai4i"] and order[-1] == "cmapss_fd003" and how == "longest first (typical times)"
+    # the last report's times win; a plant it does not know goes first
+    path = tmp_path / "public_benchmark.json"
+    path.write_text(json.dumps({"timings": {"model_runs_s": {"cmapss_fd003": 900.0, "neu": 100.0}}}))
+    order, how = _longest_first(["neu", "cmapss_fd003", "ai4i"], path)
+    assert order == ["ai4i", "cmapss_fd003", "neu"] and how == "longest first (last report's times)"
+    assert _longest_first(["plant_b", "plant_a"], tmp_path / "absent.json") == (["plant_b", "plant_a"], "in profile order")

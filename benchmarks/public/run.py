@@ -59,12 +59,26 @@ def _model_run(profile, keys: list, run_config: dict) -> tuple[bool, str, float]
     return result.success, result.run_id, time.perf_counter() - t0
 
 
-def _longest_first(names: list[str], previous_json: Path) -> tuple[list[str], bool]:
-    """Plants ordered by their model-half wall time in the last report (unknown ones first), so
-    that parallel workers end together instead of waiting on a long plant started last; and
-    whether any time was known (a first run keeps the profile's order)."""
+# Each plant's model-half wall time (s) in the last whole `make benchmark` (b242a28, 2 workers on a
+# 2-core AMD EPYC, 2026-12-07): a fresh clone has no report to order by, and in profile order
+# the two longest plants (NEU, AI4I) started late and one worker idled at the end (that run:
+# 4,652 s for the plants; these times scheduled longest first: ~4,440 s).
+TYPICAL_MODEL_RUN_S = {"neu": 2151, "ai4i": 1665, "cwru": 1505, "cmapss_fd004": 1295, "cmapss_fd001": 733,
+                       "maintenance": 602, "cmapss_fd002": 464, "cmapss_fd003": 394}
+
+
+def _longest_first(names: list[str], previous_json: Path) -> tuple[list[str], str]:
+    """Plants ordered by their model-half wall time, longest first, so that parallel workers end
+    together instead of waiting on a long plant started last: the last report's times, else
+    ``TYPICAL_MODEL_RUN_S`` (plants in neither go first). Also says which times ordered them."""
     earlier = earlier_timings(previous_json).get("model_runs_s", {})
-    return sorted(names, key=lambda n: -float(earlier.get(n, math.inf))), any(n in earlier for n in names)
+    if any(n in earlier for n in names):
+        times, source = earlier, "last report's times"
+    elif any(n in TYPICAL_MODEL_RUN_S for n in names):
+        times, source = TYPICAL_MODEL_RUN_S, "typical times"
+    else:
+        return list(names), "in profile order"
+    return sorted(names, key=lambda n: -float(times.get(n, math.inf))), f"longest first ({source})"
 
 
 def _step_map(defs) -> dict[str, str]:
@@ -244,7 +258,7 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
         rest = [k for k in model_keys(None) if k.to_user_string() != UNIVERSAL_KEY]
         if rest:
             jobs["shared"] = rest
-    order, by_time = _longest_first([n for n in jobs if n != "shared"], profile.reports_dir / SUMMARY_JSON)
+    order, ordered_by = _longest_first([n for n in jobs if n != "shared"], profile.reports_dir / SUMMARY_JSON)
     label = {n: "model half: shared assets" if n == "shared" else f"model half: {n}" for n in jobs}
     if args.workers <= 1:
         for name in order:
@@ -264,7 +278,7 @@ def run_benchmark(args, timings: dict[str, Any]) -> bool:
         steps.append({"name": "model half: plants in parallel", "wall_s": round(time.perf_counter() - t0, 2),
                       "status": "ok" if all(r[0] for r in results.values()) else "FAILED",
                       "note": f"{len(futures)} plant runs on {args.workers} worker(s), "
-                              + ("longest first (last report's times)" if by_time else "in profile order")})
+                              + ordered_by})
     if "shared" in jobs:
         run_model(label["shared"], jobs["shared"], "model half: shared")
     timings["total_s"] = round(time.perf_counter() - started, 2)
