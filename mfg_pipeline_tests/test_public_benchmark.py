@@ -332,9 +332,9 @@ def test_plants_run_longest_first_by_the_last_report_else_by_the_typical_times(t
     # a fresh clone: no report yet
     order, how = _longest_first(names, tmp_path / "absent.json")
     assert order[:2] == ["neu", "ai4i"] and order[-1] == "cmapss_fd003" and how == "longest first (typical times)"
-    # the last report's times win; a plant it does not know goes first
+    # the last report's times win; a plant it does not know keeps its typical time, one unknown to both goes first
     path = tmp_path / "public_benchmark.json"
-    path.write_text(json.dumps({"timings": {"model_runs_s": {"cmapss_fd003": 900.0, "neu": 100.0}}}))
-    order, how = _longest_first(["neu", "cmapss_fd003", "ai4i"], path)
-    assert order == ["ai4i", "cmapss_fd003", "neu"] and how == "longest first (last report's times)"
+    path.write_text(json.dumps({"timings": {"model_runs_s": {"cmapss_fd003": 1700.0, "neu": 100.0}}}))
+    order, how = _longest_first(["neu", "cmapss_fd003", "ai4i", "new_plant"], path)
+    assert order == ["new_plant", "cmapss_fd003", "ai4i", "neu"] and how == "longest first (last report's times)"
     assert _longest_first(["plant_b", "plant_a"], tmp_path / "absent.json") == (["plant_b", "plant_a"], "in profile order")

@@ -69,15 +69,13 @@ TYPICAL_MODEL_RUN_S = {"neu": 2151, "ai4i": 1665, "cwru": 1505, "cmapss_fd004": 
 
 def _longest_first(names: list[str], previous_json: Path) -> tuple[list[str], str]:
     """Plants ordered by their model-half wall time, longest first, so that parallel workers end
-    together instead of waiting on a long plant started last: the last report's times, else
-    ``TYPICAL_MODEL_RUN_S`` (plants in neither go first). Also says which times ordered them."""
+    together instead of waiting on a long plant started last: the last report's time where it has
+    one, else ``TYPICAL_MODEL_RUN_S`` (plants in neither go first). Also says how they were ordered."""
     earlier = earlier_timings(previous_json).get("model_runs_s", {})
-    if any(n in earlier for n in names):
-        times, source = earlier, "last report's times"
-    elif any(n in TYPICAL_MODEL_RUN_S for n in names):
-        times, source = TYPICAL_MODEL_RUN_S, "typical times"
-    else:
+    times = {**TYPICAL_MODEL_RUN_S, **earlier}
+    if not any(n in times for n in names):
         return list(names), "in profile order"
+    source = "last report's times" if any(n in earlier for n in names) else "typical times"
     return sorted(names, key=lambda n: -float(times.get(n, math.inf))), f"longest first ({source})"
 
 
