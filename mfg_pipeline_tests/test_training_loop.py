@@ -99,6 +99,26 @@ def test_param_group_lr_scale_freezes_nothing_but_scales():
     assert torch.equal(before[0], after[0]) and not torch.equal(before[2], after[2])
 
 
+def test_the_foreach_update_gives_the_weights_of_the_per_tensor_loop_bit_for_bit(monkeypatch):
+    """The loop's AdamW and gradient clipping run foreach (faster); the published numbers were
+    trained with the per-tensor loop, so the two must agree exactly."""
+    config = LoopConfig(steps=40, lr=1e-2, weight_decay=0.01, warmup_steps=5, grad_clip=0.05, seed=1)
+
+    def trained():
+        model, loss_fn, _ = _problem()
+        groups = [{"params": list(model[0].parameters()), "lr_scale": 0.1}, {"params": list(model[3].parameters())}]
+        return model, fit(model, loss_fn, config, param_groups=groups)
+
+    fast, fast_result = trained()
+    adamw, clip = torch.optim.AdamW, torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.optim, "AdamW", lambda *a, **k: adamw(*a, **{**k, "foreach": False}))
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a, **k: clip(*a, **{**k, "foreach": False}))
+    slow, slow_result = trained()
+    assert fast_result.history == slow_result.history
+    assert all(torch.equal(a, b) for a, b in zip(fast.parameters(), slow.parameters()))
+    assert not torch.equal(fast[0].weight, _problem()[0][0].weight)  # it trained
+
+
 def test_runtime_settings():
     class Settings:
         device, precision, num_threads = "cpu", "bf16", 0

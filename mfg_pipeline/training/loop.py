@@ -93,7 +93,10 @@ def make_optimizer(model: torch.nn.Module, config: LoopConfig, param_groups: Ite
         g["lr"] = config.lr * g["lr_scale"]
         g.setdefault("weight_decay", config.weight_decay)
     groups = [g for g in groups if g["params"]]
-    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    # foreach: one call per group instead of a Python loop over the tensors (a fifth of a small
+    # tabular model's training time on CPU). Same arithmetic per element: the weights came out
+    # bit-for-bit as with the loop for the tabular, sensor, image and text backbones and heads.
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -248,7 +251,8 @@ def fit(
         opt.zero_grad(set_to_none=True)
         loss.float().backward()
         if config.grad_clip and config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], config.grad_clip)
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], config.grad_clip,
+                                           foreach=True)
         opt.step()
         value = float(loss.detach().float().item())
         history.append(value)
