@@ -93,13 +93,19 @@ METHODS = ("logreg", "ridge", "gbm", "gbm_exact")
 EXACT_TREES, EXACT_DEPTH = 100, 2  # gbm_exact
 
 
+def exact_boosting(regression: bool, seed: int = 0, trees: int = EXACT_TREES):
+    """The ``gbm_exact`` estimator: exact splits, ``trees`` trees of depth ``EXACT_DEPTH``."""
+    return (GradientBoostingRegressor if regression else GradientBoostingClassifier)(
+        n_estimators=trees, max_depth=EXACT_DEPTH, random_state=seed)
+
+
 def exact_split_points(x: np.ndarray, y: np.ndarray, trees: int = EXACT_TREES, seed: int = 0) -> list[list[float]]:
     """Per column of ``x``: the sorted thresholds at which exact boosting (``trees`` trees of depth
     ``EXACT_DEPTH``, as ``gbm_exact``) fitted to ``(x, y)`` splits it; all empty when ``y`` has one class."""
     x = np.asarray(x, dtype=np.float64)
     points: list[set[float]] = [set() for _ in range(x.shape[1])]
     if len(np.unique(y)) > 1:
-        model = GradientBoostingClassifier(n_estimators=trees, max_depth=EXACT_DEPTH, random_state=seed).fit(x, y)
+        model = exact_boosting(False, seed, trees).fit(x, y)
         for tree in model.estimators_.ravel():
             for column, threshold in zip(tree.tree_.feature, tree.tree_.threshold):
                 if column >= 0:  # negative: a leaf
@@ -119,8 +125,7 @@ class Baseline:
             est = (HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier)(
                 max_iter=150, random_state=seed)
         elif method == "gbm_exact":
-            est = (GradientBoostingRegressor if regression else GradientBoostingClassifier)(
-                n_estimators=EXACT_TREES, max_depth=EXACT_DEPTH, random_state=seed)
+            est = exact_boosting(regression, seed)
         else:
             est = Ridge(alpha=1.0) if regression else LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
         if modality == "text":
