@@ -11,6 +11,7 @@ from mfg_pipeline.tasks.baselines import Baseline, exact_split_points
 from mfg_pipeline.tasks.metrics import compute_metrics
 from mfg_pipeline.tasks.protocol import MODELS, label_subset, run_protocol, validation_split
 from mfg_pipeline.tasks.registry import TASKS, TaskSpec, get_task
+from mfg_pipeline.training.device import cpu_runtime
 from mfg_pipeline_tests import synthetic as S
 
 
@@ -354,23 +355,80 @@ def test_augment_is_checked_against_the_modality_and_the_head():
     assert get_task("neu_surface_defect").augment == "dihedral"
 
 
-def test_protocol_with_dihedral_augment_trains_the_scratch_twin_on_random_views(monkeypatch):
-    from mfg_pipeline.modalities.image import ImageBackbone
+def test_protocol_with_dihedral_augment_trains_the_scratch_twin_on_random_views_and_scores_every_view(monkeypatch):
+    import torch
 
-    calls = []
-    original = ImageBackbone.random_view
+    from mfg_pipeline.modalities.image import ImageBackbone, dihedral
+    from mfg_pipeline.tasks import protocol
+
+    calls, scored = [], []
+    original, original_views = ImageBackbone.random_view, protocol.predict_views
 
     def spy(self, inputs, augment, gen):
         calls.append(len(inputs))
         return original(self, inputs, augment, gen)
 
+    def spy_views(predictor, views, runtime=None):
+        scored.append(views)
+        return original_views(predictor, views, runtime)
+
     monkeypatch.setattr(ImageBackbone, "random_view", spy)
+    monkeypatch.setattr(protocol, "predict_views", spy_views)
     task = replace(_tiny(get_task("surface_defect_type")), seeds=(0,), label_fractions=(1.0,), augment="dihedral")
     backbone = get_modality("image").build(S.image_corpus(32), arch="patch_dictionary", patch=5, atoms=12, scales=[2])
-    out = run_protocol(task, backbone, S.defect_dataset(60))
+    dataset = S.defect_dataset(60)
+    out = run_protocol(task, backbone, dataset)
     by_model = {r["model"]: r for r in out["results"]}
     assert set(by_model) == set(MODELS) and all(np.isfinite(r["value"]) for r in out["results"])
     assert by_model["scratch"]["steps_done"] > 0 and len(calls) >= by_model["scratch"]["steps_done"]
+    # both networks score the test images' 8 copies (the pretrained probe from their features, the
+    # scratch twin from the images), the images as they are first
+    n_test = by_model["pretrained"]["n_test"]
+    test_scored = [views for views in scored if len(views[0]) == n_test]
+    assert len(test_scored) == 2 and all(len(views) == 8 for views in test_scored)
+    test_images = backbone.prepare(dataset)[torch.as_tensor(np.where(dataset.index["split"].to_numpy() == "test")[0])]
+    assert all(torch.equal(v, dihedral(test_images, k)) for k, v in enumerate(test_scored[1]))
+    assert torch.allclose(test_scored[0][3], backbone.embed(dihedral(test_images, 3)), atol=1e-5)
+
+
+def test_the_finetuned_asset_scores_the_test_images_over_their_eight_copies_too(tmp_path, monkeypatch):
+    import torch
+
+    from mfg_pipeline.assets import finetuning
+    from mfg_pipeline.modalities.image import dihedral
+    from mfg_pipeline.resources import DataStore
+    from mfg_pipeline.storage import artifacts
+
+    store = DataStore(landing_dir=str(tmp_path / "landing"), work_dir=str(tmp_path / "work"),
+                      reports_dir=str(tmp_path / "reports"))
+    dataset = S.defect_dataset(60)
+    task = replace(_tiny(get_task("surface_defect_type")), augment="dihedral")
+    artifacts.save_labeled_dataset(tmp_path / "work" / task.dataset, dataset)
+    backbone = get_modality("image").build(S.image_corpus(32), arch="patch_dictionary", patch=5, atoms=12, scales=[2])
+    backbone.save(tmp_path / "work" / task.backbone_asset)
+    scored = []
+    original = finetuning.predict_views
+    monkeypatch.setattr(finetuning, "predict_views", lambda p, views, runtime=None: scored.append(views)
+                        or original(p, views, runtime))
+    out = finetuning.finetune_task(task, store, cpu_runtime())
+    test = torch.as_tensor(np.where(dataset.index["split"].to_numpy() == "test")[0])
+    [views] = scored
+    assert len(views) == 8 and all(torch.equal(v, dihedral(backbone.prepare(dataset)[test], k)) for k, v in enumerate(views))
+    assert 0 <= out["metrics"]["macro_f1"] <= 1
+
+
+def test_predict_views_is_the_mean_prediction_and_one_view_the_plain_one():
+    import torch
+
+    from mfg_pipeline.tasks.heads import HeadSettings, fit_probe, predict_views
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 10)
+    x = torch.as_tensor(rng.normal(size=(30, 4)) + 3 * np.eye(4)[y], dtype=torch.float32)
+    pred = fit_probe(None, x, y, HeadSettings("classification", 3, "linear_probe", 0))
+    views = [x, x.flip(1), 2 * x]
+    assert np.array_equal(predict_views(pred, [x]), pred.predict(x))
+    assert np.allclose(predict_views(pred, views), sum(pred.predict(v) for v in views) / 3, atol=1e-7)
 
 
 def test_unstandardised_probe_fits_the_bag_as_it_is_and_a_bag_cannot_be_finetuned():

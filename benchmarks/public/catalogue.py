@@ -63,7 +63,8 @@ PROTOCOL_NOTES: dict[str, list[str]] = {
                            "to end",
                            "the neural models train on the 8 rotations/reflections of each labeled image (defect "
                            "classes have no orientation): the probe fits all 8 copies, the scratch twin draws one per "
-                           "sample and step; test images are scored as they are; the classical baseline fits its hand "
+                           "sample and step; both score each test image as the mean of their softmax over its 8 copies "
+                           "(adopted on development data only); the classical baseline fits and scores its hand "
                            "features of the images as they are",
                            "this configuration was picked from three (one scale at 1/2, one at 1/4, both) after seeing "
                            "their test accuracy, and the augmentation was adopted after a measurement on the test "

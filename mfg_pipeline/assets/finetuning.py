@@ -21,7 +21,7 @@ from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities import get_modality, take
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
-from mfg_pipeline.tasks.heads import train_head
+from mfg_pipeline.tasks.heads import predict_views, train_head
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.protocol import (class_names, encode_targets, evaluated_scores, fit_split_points, head_settings,
                                          hold_out_validation, n_classes_of, training_targets)
@@ -52,7 +52,10 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     val = (take(inputs, torch.as_tensor(val_pos)), y_fit[val_pos]) if val_pos is not None else None
     predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y_fit[fit_pos], settings, val=val,
                            runtime=runtime)
-    scores = evaluated_scores(task, predictor.predict(take(inputs, torch.as_tensor(test_pos)), runtime))
+    test_inputs = take(inputs, torch.as_tensor(test_pos))
+    # trained on an augmentation's copies: each test input scores as the mean over its copies, as in the protocol
+    test_views = backbone.views(test_inputs, task.augment) if task.augment else [test_inputs]
+    scores = evaluated_scores(task, predict_views(predictor, test_views, runtime))
     threshold = None
     if task.chooses_threshold(n_out) and val is not None:
         threshold = best_f1_threshold(y[val_pos], evaluated_scores(task, predictor.predict(val[0], runtime))[:, 1])

@@ -233,6 +233,13 @@ def view_features(backbone: Backbone, inputs: Inputs, augment: str | None, runti
     return torch.stack([backbone.embed(c, runtime) for c in copies])
 
 
+def predict_views(predictor: Predictor, views: list[Inputs], runtime: Runtime | None = None) -> np.ndarray:
+    """The mean prediction over copies of the same inputs (``view_features``'s order, the inputs as
+    they are first): a model trained on an augmentation's copies scores every copy of a test input,
+    as the self-training probe already scores its pool. One copy: the plain prediction."""
+    return np.mean([predictor.predict(v, runtime) for v in views], axis=0)
+
+
 def _as_views(features: torch.Tensor) -> torch.Tensor:
     return features if features.ndim == 3 else features.unsqueeze(0)
 
@@ -468,7 +475,7 @@ def self_trained_probe(features: torch.Tensor, y: np.ndarray, pool: torch.Tensor
         return predictor, labels_only
     prior = np.bincount(y, minlength=settings.n_outputs) / len(y)
     for r in range(1, rounds + 1):
-        proba = np.mean([predictor.predict(pool[c]) for c in range(pool.shape[0])], axis=0)
+        proba = predict_views(predictor, list(pool))
         confidence, guess = proba.max(1), proba.argmax(1)
         picked = []
         for c in np.flatnonzero(prior):

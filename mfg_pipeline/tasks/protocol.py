@@ -42,7 +42,8 @@ Variants set per TaskSpec (the public benchmarks' protocols):
   labeled. With ``adapt="target_stats"`` each domain's features are standardised with their own
   statistics first (``per_domain_standardised``). The scratch twin and the baseline use labels only.
 - ``augment``: the neural models train on label-preserving copies of the labeled inputs
-  (NEU: the 8 rotations/reflections); the classical baseline fits its hand features as they are.
+  (NEU: the 8 rotations/reflections) and score each test (and validation) input as the mean of
+  their predictions over its copies; the classical baseline fits its hand features as they are.
 - ``train_target``: the neural models train on a finer class column (AI4I: each failure's mode)
   and score the binary target as 1 - P(its negative class) (``evaluated_scores``); the labeled
   rows, the thresholds and the metrics are those of the binary target.
@@ -61,8 +62,8 @@ import torch
 from mfg_pipeline.modalities.base import Backbone, take
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.baselines import Baseline, exact_split_points, hand_features
-from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, self_trained_probe, train_head,
-                                      view_features)
+from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, predict_views, self_trained_probe,
+                                      train_head, view_features)
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.paired import paired_differences, scored_values, supports as paired_supports
 from mfg_pipeline.tasks.registry import TaskSpec
@@ -441,14 +442,15 @@ def run_protocol(
                     f = per_domain_standardised(f, labeled, pool_pos, test_pos)
                 predictor, labels_only = self_trained_probe(f[:, labeled], y_fit[labeled], f[:, pool_pos], settings,
                                                             task.self_training_rounds)
-                # what self-training added: the same probe from the labels alone, at argmax
-                info[f"labels_only_{task.metric}"] = float(compute_metrics(
-                    task.kind, y[test_pos], evaluated_scores(task, labels_only.predict(f[0][test_pos], runtime))
-                )[task.metric])
             else:
                 predictor = train_head(None, views[..., fit_pos, :], y_fit[fit_pos], settings, val=val, runtime=runtime)
-            def inputs_at(p, f=f[0]):
-                return f[p]
+            def views_at(p, f=f):
+                return list(f[:, p])
+            if self_trains:
+                # what self-training added: the same probe from the labels alone, at argmax
+                info[f"labels_only_{task.metric}"] = float(compute_metrics(
+                    task.kind, y[test_pos], evaluated_scores(task, predict_views(labels_only, views_at(test_pos), runtime))
+                )[task.metric])
         else:
             if model_name in pretrained:
                 body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
@@ -463,14 +465,17 @@ def run_protocol(
             val = (take(x, torch.as_tensor(val_pos)), y_fit[val_pos]) if val_pos is not None else None
             predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y_fit[fit_pos], settings, val=val,
                                    runtime=runtime)
-            def inputs_at(p, x=x):
-                return take(x, torch.as_tensor(p))
-        test_x = inputs_at(test_pos)
+            def views_at(p, x=x, body=body):
+                inputs = take(x, torch.as_tensor(p))
+                return body.views(inputs, task.augment) if task.augment else [inputs]
+        # a model that trained on an augmentation's copies scores each input as the mean over its copies
+        test_views = views_at(test_pos)
         # the scored (target) inputs, never their labels, re-estimate the standardisation (a
         # self-trained probe's inputs already are)
-        scores = evaluated_scores(task, (predictor.adapted(test_x, runtime) if adapt and not self_trains else predictor)
-                                  .predict(test_x, runtime))
-        val_scores = None if val_pos is None else evaluated_scores(task, predictor.predict(inputs_at(val_pos), runtime))
+        scorer = predictor.adapted(test_views[0], runtime) if adapt and not self_trains else predictor
+        scores = evaluated_scores(task, predict_views(scorer, test_views, runtime))
+        val_scores = None if val_pos is None else evaluated_scores(task, predict_views(predictor, views_at(val_pos),
+                                                                                       runtime))
         return scores, val_scores, {"steps_done": predictor.result.steps_done,
                                     "stopped_early": predictor.result.stopped_early,
                                     "final_loss": predictor.result.final_loss, "refit": predictor.chosen_by is not None,
