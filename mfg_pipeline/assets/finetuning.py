@@ -52,13 +52,16 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
     val = (take(inputs, torch.as_tensor(val_pos)), y_fit[val_pos]) if val_pos is not None else None
     predictor = train_head(backbone, take(inputs, torch.as_tensor(fit_pos)), y_fit[fit_pos], settings, val=val,
                            runtime=runtime)
-    test_inputs = take(inputs, torch.as_tensor(test_pos))
-    # trained on an augmentation's copies: each test input scores as the mean over its copies, as in the protocol
-    test_views = backbone.views(test_inputs, task.augment) if task.augment else [test_inputs]
-    scores = evaluated_scores(task, predict_views(predictor, test_views, runtime))
+
+    def scored(inputs):
+        # trained on an augmentation's copies: an input scores as the mean over its copies, as in the protocol
+        views = backbone.views(inputs, task.augment) if task.augment else [inputs]
+        return evaluated_scores(task, predict_views(predictor, views, runtime))
+
+    scores = scored(take(inputs, torch.as_tensor(test_pos)))
     threshold = None
     if task.chooses_threshold(n_out) and val is not None:
-        threshold = best_f1_threshold(y[val_pos], evaluated_scores(task, predictor.predict(val[0], runtime))[:, 1])
+        threshold = best_f1_threshold(y[val_pos], scored(val[0])[:, 1])
     metrics = compute_metrics(task.kind, y[test_pos], scores, threshold)
     out = store.asset_dir(asset_path(prefix, task.finetuned_asset))
     extra = {"task": task.name, "modality": task.modality, "mode": task.finetune_mode, "augment": task.augment,
