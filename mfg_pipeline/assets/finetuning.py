@@ -21,7 +21,7 @@ from mfg_pipeline.assets.pretraining import asset_path
 from mfg_pipeline.modalities import get_modality, take
 from mfg_pipeline.resources import ComputeResource, DataStore
 from mfg_pipeline.storage import artifacts, atomic, versioned
-from mfg_pipeline.tasks.heads import predict_views, train_head
+from mfg_pipeline.tasks.heads import input_views, predict_views, train_head
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.protocol import (class_names, encode_targets, evaluated_scores, fit_split_points, head_settings,
                                          hold_out_validation, n_classes_of, training_targets)
@@ -55,8 +55,7 @@ def finetune_task(task: TaskSpec, store: DataStore, runtime: Runtime, seed: int 
 
     def scored(inputs):
         # trained on an augmentation's copies: an input scores as the mean over its copies, as in the protocol
-        views = backbone.views(inputs, task.augment) if task.augment else [inputs]
-        return evaluated_scores(task, predict_views(predictor, views, runtime))
+        return evaluated_scores(task, predict_views(predictor, input_views(backbone, inputs, task.augment), runtime))
 
     scores = scored(take(inputs, torch.as_tensor(test_pos)))
     threshold = None

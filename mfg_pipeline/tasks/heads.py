@@ -226,11 +226,15 @@ def train_head(
     return Predictor(again.model, again.kind, again.result, chosen_by=first.result)
 
 
+def input_views(backbone: Backbone, inputs: Inputs, augment: str | None) -> list[Inputs]:
+    """Every copy of ``inputs`` under ``augment``, the inputs as they are first (only them without
+    ``augment``)."""
+    return backbone.views(inputs, augment) if augment else [inputs]
+
+
 def view_features(backbone: Backbone, inputs: Inputs, augment: str | None, runtime: Runtime | None = None) -> torch.Tensor:
-    """Features of every copy of ``inputs`` under ``augment``: ``[copies, n, dim]``, the first
-    copy being ``inputs`` as they are (a single copy without ``augment``)."""
-    copies = backbone.views(inputs, augment) if augment else [inputs]
-    return torch.stack([backbone.embed(c, runtime) for c in copies])
+    """Features of every copy of ``inputs`` under ``augment`` (``input_views``): ``[copies, n, dim]``."""
+    return torch.stack([backbone.embed(c, runtime) for c in input_views(backbone, inputs, augment)])
 
 
 def predict_views(predictor: Predictor, views: list[Inputs], runtime: Runtime | None = None) -> np.ndarray:

@@ -62,8 +62,8 @@ import torch
 from mfg_pipeline.modalities.base import Backbone, take
 from mfg_pipeline.storage.artifacts import LabeledDataset
 from mfg_pipeline.tasks.baselines import Baseline, exact_split_points, hand_features
-from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, predict_views, self_trained_probe,
-                                      train_head, view_features)
+from mfg_pipeline.tasks.heads import (HeadSettings, Predictor, feature_stats, input_views, predict_views,
+                                      self_trained_probe, train_head, view_features)
 from mfg_pipeline.tasks.metrics import best_f1_threshold, compute_metrics
 from mfg_pipeline.tasks.paired import paired_differences, scored_values, supports as paired_supports
 from mfg_pipeline.tasks.registry import TaskSpec
@@ -402,16 +402,18 @@ def run_protocol(
                         ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         """One model trained on ``fit_pos`` (validated on ``val_pos``; a probed pretrained backbone
         self-trains on the unlabeled ``pool_pos`` when the task says so): its scores of the test
-        and the validation positions, and what its training did."""
+        positions, of the validation positions when a threshold is chosen on them (else None), and
+        what its training did."""
+        scores_val = use_threshold and val_pos is not None
         if model_name == "baseline":
             # with a threshold to choose, the baseline too must leave the validation data out
-            base_pos = fit_pos if use_threshold and val_pos is not None else sub
+            base_pos = fit_pos if scores_val else sub
             # on the evaluated target, not ``train_target``: boosting on a few examples of each rare
             # class overfits them (AI4I development splits, all labels: F1 0.59 trained on the failure modes, 0.78 on failure)
             base = Baseline(dataset.modality, task.kind, task.baseline, n_out, seed).fit(pick(hand, base_pos), y[base_pos])
             test_x = pick(hand, test_pos)
             scores = (base.adapted(test_x) if adapt else base).predict_scores(test_x)
-            val_scores = None if val_pos is None else base.predict_scores(pick(hand, val_pos))
+            val_scores = None if not scores_val else base.predict_scores(pick(hand, val_pos))
             return scores, val_scores, {}
         name = model_name if model_name in pretrained else "pretrained"
         x = inputs[name]
@@ -466,16 +468,15 @@ def run_protocol(
             predictor = train_head(body, take(x, torch.as_tensor(fit_pos)), y_fit[fit_pos], settings, val=val,
                                    runtime=runtime)
             def views_at(p, x=x, body=body):
-                inputs = take(x, torch.as_tensor(p))
-                return body.views(inputs, task.augment) if task.augment else [inputs]
+                return input_views(body, take(x, torch.as_tensor(p)), task.augment)
         # a model that trained on an augmentation's copies scores each input as the mean over its copies
         test_views = views_at(test_pos)
         # the scored (target) inputs, never their labels, re-estimate the standardisation (a
         # self-trained probe's inputs already are)
         scorer = predictor.adapted(test_views[0], runtime) if adapt and not self_trains else predictor
         scores = evaluated_scores(task, predict_views(scorer, test_views, runtime))
-        val_scores = None if val_pos is None else evaluated_scores(task, predict_views(predictor, views_at(val_pos),
-                                                                                       runtime))
+        val_scores = None if not scores_val else evaluated_scores(task, predict_views(predictor, views_at(val_pos),
+                                                                                      runtime))
         return scores, val_scores, {"steps_done": predictor.result.steps_done,
                                     "stopped_early": predictor.result.stopped_early,
                                     "final_loss": predictor.result.final_loss, "refit": predictor.chosen_by is not None,
