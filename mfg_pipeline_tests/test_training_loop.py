@@ -166,3 +166,23 @@ def test_checkpoint_with_tied_weights_resumes(tmp_path):
     b = Tied()
     fit(b, loss_fn, LoopConfig(steps=6, lr=1e-2, checkpoint_dir=str(tmp_path / "c"), checkpoint_every=3))
     assert torch.equal(a.emb.weight, b.emb.weight) and b.out.weight is b.emb.weight
+
+
+def test_the_runtime_gives_blas_and_openmp_the_same_thread_count_as_torch():
+    from threadpoolctl import threadpool_info
+
+    def pools() -> dict[str, int]:
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+
+    try:
+        Runtime.create("cpu", num_threads=2)
+        assert torch.get_num_threads() == 2
+        assert set(pools().values()) == {2}
+        Runtime.create("cpu")  # auto: one thread per process, in every pool
+        assert torch.get_num_threads() == 1
+        found = pools()
+        assert set(found.values()) == {1}
+        # scipy's and numpy's OpenBLAS, scikit-learn's and torch's OpenMP
+        assert sum("openblas" in p for p in found) >= 2 and sum("gomp" in p or "omp" in p for p in found) >= 2
+    finally:
+        Runtime.create("cpu")
