@@ -70,7 +70,7 @@ def limit_native_threads(n: int) -> None:
     if _native_limit == n:
         return
     import scipy.linalg  # noqa: F401  (loads scipy's OpenBLAS; numpy's is loaded with torch)
-    import sklearn.utils._openmp_helpers  # noqa: F401  (loads scikit-learn's OpenMP)
+    import sklearn.ensemble  # noqa: F401  (its histogram boosting loads scikit-learn's OpenMP)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
