@@ -413,7 +413,7 @@ def run_protocol(
             base = Baseline(dataset.modality, task.kind, task.baseline, n_out, seed).fit(pick(hand, base_pos), y[base_pos])
             test_x = pick(hand, test_pos)
             scores = (base.adapted(test_x) if adapt else base).predict_scores(test_x)
-            val_scores = None if not scores_val else base.predict_scores(pick(hand, val_pos))
+            val_scores = base.predict_scores(pick(hand, val_pos)) if scores_val else None
             return scores, val_scores, {}
         name = model_name if model_name in pretrained else "pretrained"
         x = inputs[name]
@@ -444,15 +444,15 @@ def run_protocol(
                     f = per_domain_standardised(f, labeled, pool_pos, test_pos)
                 predictor, labels_only = self_trained_probe(f[:, labeled], y_fit[labeled], f[:, pool_pos], settings,
                                                             task.self_training_rounds)
+                # what self-training added: the same probe from the labels alone, at argmax
+                info[f"labels_only_{task.metric}"] = float(compute_metrics(
+                    task.kind, y[test_pos], evaluated_scores(task, predict_views(labels_only, list(f[:, test_pos]),
+                                                                                 runtime))
+                )[task.metric])
             else:
                 predictor = train_head(None, views[..., fit_pos, :], y_fit[fit_pos], settings, val=val, runtime=runtime)
             def views_at(p, f=f):
                 return list(f[:, p])
-            if self_trains:
-                # what self-training added: the same probe from the labels alone, at argmax
-                info[f"labels_only_{task.metric}"] = float(compute_metrics(
-                    task.kind, y[test_pos], evaluated_scores(task, predict_views(labels_only, views_at(test_pos), runtime))
-                )[task.metric])
         else:
             if model_name in pretrained:
                 body, lr, scale = pretrained[model_name], task.lr, task.body_lr_scale
@@ -475,8 +475,8 @@ def run_protocol(
         # self-trained probe's inputs already are)
         scorer = predictor.adapted(test_views[0], runtime) if adapt and not self_trains else predictor
         scores = evaluated_scores(task, predict_views(scorer, test_views, runtime))
-        val_scores = None if not scores_val else evaluated_scores(task, predict_views(predictor, views_at(val_pos),
-                                                                                      runtime))
+        val_scores = (evaluated_scores(task, predict_views(predictor, views_at(val_pos), runtime)) if scores_val
+                      else None)
         return scores, val_scores, {"steps_done": predictor.result.steps_done,
                                     "stopped_early": predictor.result.stopped_early,
                                     "final_loss": predictor.result.final_loss, "refit": predictor.chosen_by is not None,
